@@ -1,0 +1,45 @@
+"""Query results on the wire: an Arrow IPC stream (buffers compressed as the client's
+Accept-Encoding allows) or JSON records, with the headers caveclient reads."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+from starlette.responses import Response
+
+ARROW_CONTENT_TYPE = "data.arrow"  # exactly this: caveclient rejects anything else
+
+
+def ipc_stream(table: pa.Table, accept_encoding: str) -> bytes:
+    accept = accept_encoding.lower()
+    codec = "zstd" if "zstd" in accept else "lz4" if "lz4" in accept else None
+    options = pa.ipc.IpcWriteOptions(compression=codec)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        # One record batch, as the real server sends; an empty result still has its schema.
+        writer.write_table(table.combine_chunks(), max_chunksize=max(table.num_rows, 1))
+    return sink.getvalue().to_pybytes()
+
+
+def query_response(
+    table: pa.Table,
+    *,
+    as_arrow: bool,
+    accept_encoding: str,
+    resolution,
+    column_names: dict,
+    warnings: list[str],
+) -> Response:
+    if as_arrow:
+        response = Response(ipc_stream(table, accept_encoding), media_type=None)
+        response.headers["Content-Type"] = ARROW_CONTENT_TYPE
+    else:
+        response = Response(
+            json.dumps(table.to_pylist(), default=str), media_type="application/json"
+        )
+    response.headers["dataframe_resolution"] = ", ".join(str(float(r)) for r in resolution)
+    response.headers["column_names"] = repr(column_names)
+    for text in warnings:
+        response.headers.append("Warning", " ".join(text.splitlines()))
+    return response

@@ -1,0 +1,219 @@
+"""The auth service: the API under /auth and /sticky_auth, and the demo sign-in flow.
+
+Sign-in follows middle_auth: the sticky authorize route shows a page (here: pick a demo user);
+finishing it mints a 7-day login token and either redirects to `redirect` with
+`middle_auth_token=` merged into its query, or posts the token to `window.opener`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from . import login_pages
+from .auth import Token, User, token_record, user_cache_record, user_record
+from .context import Call, ServiceContext, parse_int, route
+from .errors import BadRequest, NotFound
+
+AUTH_VERSION = "2.30.3"
+COOKIE = "middle_auth_token"
+
+
+def _with_query(url: str, extra: dict[str, str]) -> str:
+    parts = urlsplit(url)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    query.update({k: [v] for k, v in extra.items()})
+    return urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
+
+
+def _set_cookie(response: Response, token: str) -> None:
+    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", path="/")
+
+
+async def _form(request: Request) -> dict[str, str]:
+    # A tiny urlencoded parser keeps python-multipart out of the server's dependencies.
+    raw = (await request.body()).decode("utf-8", "replace")
+    return {k: v[-1] for k, v in parse_qs(raw).items()}
+
+
+def build_routes(ctx: ServiceContext) -> list[Route]:
+    reg = ctx.auth
+
+    def admin_only(user: User) -> Response | None:
+        if not user.admin:
+            return PlainTextResponse("Requires admin privilege.", status_code=403)
+        return None
+
+    def ids_param(call: Call) -> list[int]:
+        text = call.query("id", "")
+        return [parse_int(p, "id") for p in text.split(",") if p.strip()]
+
+    @route(ctx, auth=False)
+    def version(call: Call):
+        return PlainTextResponse(AUTH_VERSION)
+
+    @route(ctx, permission=None)
+    def me(call: Call):
+        return user_record(call.user, full=True)
+
+    @route(ctx, permission=None)
+    def cache(call: Call):
+        return user_cache_record(call.user)
+
+    @route(ctx, permission=None)
+    def users(call: Call):
+        denied = admin_only(call.user)
+        if denied:
+            return denied
+        chosen = list(reg.users.values())
+        if call.query("id") is not None:
+            wanted = set(ids_param(call))
+            chosen = [u for u in chosen if u.id in wanted]
+        for key in ("name", "email"):
+            if call.query(key):
+                chosen = [u for u in chosen if getattr(u, key) == call.query(key)]
+        return [user_record(u, full=True) for u in chosen]
+
+    @route(ctx, permission=None)
+    def usernames(call: Call):
+        wanted = set(ids_param(call))
+        return [{"id": u.id, "name": u.name} for u in reg.users.values() if u.id in wanted]
+
+    @route(ctx, permission=None)
+    def group_users(call: Call):
+        denied = admin_only(call.user)
+        if denied:
+            return denied
+        group = call.int_path("group_id")
+        if group != 1:
+            raise NotFound(f"group {group} not found; the demo has group 1 (default)")
+        return [{"id": u.id, "name": u.name, "admin": u.admin} for u in reg.users.values()]
+
+    @route(ctx, permission=None)
+    def list_tokens(call: Call):
+        return [token_record(t) for t in reg.tokens_of(call.user.id)]
+
+    @route(ctx, permission=None)
+    def create_token(call: Call):
+        body = call.body if isinstance(call.body, dict) else {}
+        description = body.get("description", "")
+        if not isinstance(description, str):
+            raise BadRequest("description must be text")
+        return reg.add_token(call.user.id, "api", description=description).value
+
+    @route(ctx, permission=None)
+    def delete_token(call: Call):
+        token_id = call.int_path("token_id")
+        mine = [t for t in reg.tokens_of(call.user.id) if t.id == token_id]
+        if not mine:
+            raise NotFound(f"you have no token with id {token_id}")
+        reg.revoke(mine[0].value)
+        return "success"
+
+    @route(ctx, permission=None)
+    def logout(call: Call):
+        _, token = reg.authenticate(call.request, "")
+        if token.kind == "login":
+            reg.revoke(token.value)
+        response = PlainTextResponse("success")
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    # --- browser pages ------------------------------------------------------------------
+
+    def base(request: Request) -> str:
+        return str(request.base_url).rstrip("/")
+
+    def browser_user(request: Request) -> tuple[User, Token] | None:
+        value = request.query_params.get(COOKIE) or request.cookies.get(COOKIE)
+        return reg.lookup(value) if value else None
+
+    async def authorize(request: Request) -> Response:
+        action = f"{base(request)}/sticky_auth/api/v1/authorize"
+        if request.method == "GET":
+            redirect = request.query_params.get("redirect")
+            if request.headers.get("x-requested-with"):
+                # middle_auth answers XHR with the URL to open rather than a redirect.
+                return PlainTextResponse(
+                    action + ("?" + urlencode({"redirect": redirect}) if redirect else "")
+                )
+            return login_pages.sign_in_page(list(reg.users.values()), redirect, action)
+        form = await _form(request)
+        user_id = parse_int(form.get("user_id", ""), "user_id")
+        if user_id not in reg.users:
+            raise BadRequest(f"no demo user with id {user_id}")
+        token = reg.add_token(user_id, "login", description="browser sign-in").value
+        redirect = form.get("redirect")
+        if redirect:
+            if urlsplit(redirect).scheme not in ("http", "https"):
+                raise BadRequest("redirect must be an http(s) URL")
+            auth_url = urlsplit(base(request)).netloc + "/sticky_auth"
+            target = _with_query(
+                redirect, {"middle_auth_token": token, "middle_auth_url": auth_url, "token": token}
+            )
+            response: Response = RedirectResponse(target, status_code=302)
+        else:
+            response = login_pages.token_to_opener_page(token, [base(request)])
+        _set_cookie(response, token)
+        return response
+
+    def _strip_token(request: Request) -> Response | None:
+        """A token arriving in the URL is moved into the cookie and out of the history."""
+        value = request.query_params.get(COOKIE)
+        if not value:
+            return None
+        query = {k: v for k, v in request.query_params.items() if k not in (COOKIE, "token")}
+        clean = str(request.url.replace(query=urlencode(query)))
+        response = RedirectResponse(clean, status_code=302)
+        _set_cookie(response, value)
+        return response
+
+    async def token_settings(request: Request) -> Response:
+        stripped = _strip_token(request)
+        if stripped:
+            return stripped
+        found = browser_user(request)
+        here = f"{base(request)}/sticky_auth/settings/tokens"
+        sign_in = f"{base(request)}/sticky_auth/api/v1/authorize?" + urlencode({"redirect": here})
+        if found is None:
+            return login_pages.token_settings_page(None, [], None, sign_in, here)
+        user = found[0]
+        new = None
+        if request.method == "POST":
+            new = reg.add_token(user.id, "api", description="created on the token page").value
+        return login_pages.token_settings_page(user, reg.tokens_of(user.id), new, sign_in, here)
+
+    async def terms(request: Request) -> Response:
+        found = browser_user(request)
+        action = str(request.url.replace(query=""))
+        user = found[0] if found else None
+        accepted = False
+        if user is not None and request.method == "POST":
+            user.missing_tos = False
+            accepted = True
+        return login_pages.terms_page(user, accepted, action)
+
+    routes = [
+        Route("/sticky_auth/api/v1/authorize", authorize, methods=["GET", "POST"]),
+        Route("/sticky_auth/settings/tokens", token_settings, methods=["GET", "POST"]),
+        Route("/sticky_auth/api/v1/tos/{tos_id}/accept", terms, methods=["GET", "POST"]),
+    ]
+    api = [
+        ("/version", version, ["GET"]),
+        ("/api/v1/user/me", me, ["GET"]),
+        ("/api/v1/user/cache", cache, ["GET"]),
+        ("/api/v1/user", users, ["GET"]),
+        ("/api/v1/username", usernames, ["GET"]),
+        ("/api/v1/group/{group_id}/user", group_users, ["GET"]),
+        ("/api/v1/user/token", list_tokens, ["GET"]),
+        ("/api/v1/user/token", create_token, ["POST"]),
+        ("/api/v1/user/token/{token_id}", delete_token, ["DELETE"]),
+        ("/api/v1/create_token", create_token, ["GET"]),
+        ("/api/v1/logout", logout, ["GET"]),
+    ]
+    for prefix in ("/auth", "/sticky_auth"):
+        routes += [Route(prefix + path, fn, methods=methods) for path, fn, methods in api]
+    return routes

@@ -1,0 +1,149 @@
+"""The info service (datastacks, aligned volumes) and the schema service."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from .context import Call, ServiceContext, check_datastack, route
+from .demo import catalog
+from .errors import NotFound
+from .schemas import SCHEMAS
+
+INFO_VERSION = "4.3.3"
+ALIGNED_VOLUME_ID = 1
+
+
+def aligned_volume_record(base_url: str) -> dict:
+    return {
+        "id": ALIGNED_VOLUME_ID,
+        "name": catalog.ALIGNED_VOLUME,
+        "display_name": "Demo volume",
+        "description": "A synthetic EM volume served by cave_widgets' embedded server.",
+        "image_source": f"precomputed://{base_url}/demo/em",
+    }
+
+
+def datastack_record(base_url: str) -> dict:
+    res = catalog.VOXEL_RESOLUTION
+    return {
+        "aligned_volume": aligned_volume_record(base_url),
+        "local_server": base_url,
+        "segmentation_source": f"graphene://{base_url}/segmentation/table/{catalog.PCG_TABLE}",
+        "synapse_table": "synapses",
+        "soma_table": "nuclei",
+        "skeleton_source": None,
+        "viewer_site": "https://neuroglancer-demo.appspot.com",
+        "viewer_resolution_x": res[0],
+        "viewer_resolution_y": res[1],
+        "viewer_resolution_z": res[2],
+        "analysis_database": None,
+        "description": (
+            "Synthetic demo datastack: synapses, nuclei and cell types with a proofreading "
+            "history, generated deterministically by cave_widgets."
+        ),
+        "proofreading_status_table": None,
+        "cell_identification_table": None,
+        "proofreading_review_table": None,
+    }
+
+
+def info_routes(ctx: ServiceContext) -> list[Route]:
+    @route(ctx, auth=False)
+    def version(call: Call):
+        return INFO_VERSION
+
+    @route(ctx, permission=None)
+    def datastacks(call: Call):
+        return [catalog.DATASTACK] if "view" in call.user.permissions else []
+
+    @route(ctx)
+    def datastack_full(call: Call):
+        check_datastack(call.path("datastack"))
+        return datastack_record(call.base_url)
+
+    @route(ctx)
+    def image_sources(call: Call):
+        check_datastack(call.path("datastack"))
+        av = aligned_volume_record(call.base_url)
+        return [
+            {
+                "id": 1,
+                "name": "demo_em",
+                "viewer_layer_name": "img",
+                "image_source": av["image_source"],
+                "description": "the demo EM image",
+            }
+        ]
+
+    @route(ctx, permission=None)
+    def aligned_volumes(call: Call):
+        return [catalog.ALIGNED_VOLUME]
+
+    def _volume(name_or_id: str, by_id: bool) -> None:
+        known = str(ALIGNED_VOLUME_ID) if by_id else catalog.ALIGNED_VOLUME
+        if name_or_id != known:
+            raise NotFound(f"aligned volume {name_or_id!r} not found")
+
+    @route(ctx)
+    def aligned_volume(call: Call):
+        _volume(call.path("name"), by_id=False)
+        return aligned_volume_record(call.base_url)
+
+    @route(ctx)
+    def aligned_volume_by_id(call: Call):
+        _volume(call.path("id"), by_id=True)
+        return aligned_volume_record(call.base_url)
+
+    @route(ctx)
+    def datastacks_of_volume(call: Call):
+        _volume(call.path("name"), by_id=False)
+        return [catalog.DATASTACK]
+
+    p = "/info/api/v2"
+    return [
+        Route("/info/version", version, methods=["GET"]),
+        Route(p + "/datastacks", datastacks, methods=["GET"]),
+        Route(p + "/datastack/full/{datastack}", datastack_full, methods=["GET"]),
+        Route(p + "/datastack/{datastack}/image_sources", image_sources, methods=["GET"]),
+        Route(p + "/aligned_volume", aligned_volumes, methods=["GET"]),
+        Route(p + "/aligned_volume/id/{id}", aligned_volume_by_id, methods=["GET"]),
+        Route(p + "/aligned_volume/{name}", aligned_volume, methods=["GET"]),
+        Route(p + "/aligned_volume/{name}/datastacks", datastacks_of_volume, methods=["GET"]),
+    ]
+
+
+def schema_routes(ctx: ServiceContext) -> list[Route]:
+    @route(ctx, auth=False)
+    def versions(call: Call):
+        return [2]
+
+    @route(ctx, auth=False)
+    def types(call: Call):
+        return sorted(SCHEMAS)
+
+    def _schema(name: str) -> dict:
+        if name not in SCHEMAS:
+            raise NotFound(f"Schema {name!r} not found; known schemas: {', '.join(sorted(SCHEMAS))}")
+        return SCHEMAS[name].json_schema()
+
+    @route(ctx, auth=False)
+    def one_type(call: Call):
+        return _schema(call.path("name"))
+
+    @route(ctx, auth=False)
+    def some_types(call: Call):
+        names = [n for n in (call.query("schema_names") or "").split(",") if n]
+        return {n: _schema(n) for n in names}
+
+    @route(ctx, auth=False)
+    def all_types(call: Call):
+        return {n: s.json_schema() for n, s in sorted(SCHEMAS.items())}
+
+    p = "/schema/api/v2"
+    return [
+        Route("/schema/versions", versions, methods=["GET"]),
+        Route(p + "/type", types, methods=["GET"]),
+        Route(p + "/type/{name}", one_type, methods=["GET"]),
+        Route(p + "/types", some_types, methods=["GET", "POST"]),
+        Route(p + "/types_all", all_types, methods=["GET"]),
+    ]

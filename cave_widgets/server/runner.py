@@ -1,0 +1,158 @@
+"""Start the embedded server: in a background thread for tests and notebooks (serve_demo),
+or in the foreground for the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+import uvicorn
+
+from .app import build_app
+from .auth import AuthRegistry, default_users, new_token_value
+from .context import DEFAULT_ROW_CAP, ServerSettings, ServiceContext
+from .demo import catalog
+from .demo.build import ensure_demo_database
+from .segmentation_index import SegmentationIndex
+from .store import DemoStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DemoServer:
+    """A running embedded server. `token` signs in as the demo user (full access);
+    `tokens` holds one token per demo user: "demo", "guest" (no access to the datastack)
+    and "new" (has not accepted the terms of service)."""
+
+    url: str
+    datastack: str
+    token: str = field(repr=False)
+    tokens: dict[str, str] = field(repr=False)
+    context: ServiceContext = field(repr=False)
+    _server: uvicorn.Server | None = field(default=None, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> ServerSettings:
+        return self.context.settings
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> DemoServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:  # never show tokens
+        return f"DemoServer(url={self.url!r}, datastack={self.datastack!r})"
+
+
+def build_context(
+    scale: str = "small",
+    token: str | None = None,
+    guest_token: str | None = None,
+    row_cap: int = DEFAULT_ROW_CAP,
+) -> tuple[ServiceContext, dict[str, str]]:
+    db = ensure_demo_database(scale)
+    store = DemoStore(str(db))
+    users = default_users()
+    tokens = {
+        "demo": token or new_token_value(),
+        "guest": guest_token or new_token_value(),
+        "new": new_token_value(),
+    }
+    registry = AuthRegistry(users, {1: tokens["demo"], 2: tokens["guest"], 3: tokens["new"]})
+    ctx = ServiceContext(
+        store=store,
+        segmentation=SegmentationIndex(store.cursor()),
+        auth=registry,
+        settings=ServerSettings(row_cap=row_cap),
+    )
+    return ctx, tokens
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    return sock
+
+
+def _url(host: str, sock: socket.socket) -> str:
+    port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def serve_demo(
+    scale: str = "small",
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    token: str | None = None,
+    guest_token: str | None = None,
+    row_cap: int = DEFAULT_ROW_CAP,
+    ready_timeout: float = 60.0,
+) -> DemoServer:
+    """Start the demo server in a background thread and return once it answers.
+
+    Use it as a context manager (``with serve_demo() as server: ...``) or call ``.stop()``.
+    Port 0 picks a free port; ``server.url`` tells which.
+    """
+    ctx, tokens = build_context(scale, token, guest_token, row_cap)
+    sock = _bind(host, port)
+    config = uvicorn.Config(build_app(ctx), log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=lambda: asyncio.run(server.serve(sockets=[sock])),
+        name="cave-demo-server",
+        daemon=True,
+    )
+    thread.start()
+    deadline = time.monotonic() + ready_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            sock.close()
+            raise RuntimeError("the embedded CAVE server did not start; see the log above")
+        time.sleep(0.01)
+    return DemoServer(
+        url=_url(host, sock),
+        datastack=catalog.DATASTACK,
+        token=tokens["demo"],
+        tokens=tokens,
+        context=ctx,
+        _server=server,
+        _thread=thread,
+    )
+
+
+def run_forever(scale: str, host: str, port: int, token: str | None, row_cap: int) -> None:
+    """Serve in the foreground until interrupted (the `cave-widgets serve` command)."""
+    started = time.perf_counter()
+    ctx, tokens = build_context(scale, token, None, row_cap)
+    sock = _bind(host, port)
+    url = _url(host, sock)
+    print(
+        f"CAVE demo server at {url} datastack={catalog.DATASTACK} token={tokens['demo']}",
+        flush=True,
+    )
+    log.info("ready in %.1f s (scale %s)", time.perf_counter() - started, scale)
+    server = uvicorn.Server(uvicorn.Config(build_app(ctx), log_level="warning", lifespan="off"))
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    except KeyboardInterrupt:
+        pass
