@@ -1,0 +1,40 @@
+"""Shared fixtures: one embedded demo server (small scale) per test session, over real HTTP
+on 127.0.0.1, stopped at the end whatever happens."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import requests
+
+
+@pytest.fixture(scope="session")
+def demo_server():
+    from cave_widgets.server import serve_demo
+
+    server = serve_demo(scale="small")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def http(demo_server):
+    """A requests session that signs in as the demo user."""
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {demo_server.token}"
+        yield session
+
+
+@pytest.fixture()
+def mat(demo_server):
+    """Base URL of the demo datastack's v3 materialization routes."""
+    return f"{demo_server.url}/materialize/api/v3/datastack/{demo_server.datastack}"
+
+
+def pytest_configure(config):
+    # Tests never write into the user's real cache or secrets folders unless asked to.
+    os.environ.setdefault("CAVE_WIDGETS_CACHE_DIR", os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "cave_widgets", "demo"))
