@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml js/package.json js/package-lock.json
 
 demo: $(STAMP)
 	$(BIN)/cave-widgets build-demo --scale default
-	CAVE_WIDGETS_DEMO_SCALE=default $(BIN)/jupyter lab notebooks/quickstart.ipynb
+	CAVE_WIDGETS_DEMO_SCALE=default $(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/quickstart.ipynb
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

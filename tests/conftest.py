@@ -3,8 +3,6 @@ on 127.0.0.1, stopped at the end whatever happens."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import requests
 
@@ -32,9 +30,3 @@ def http(demo_server):
 def mat(demo_server):
     """Base URL of the demo datastack's v3 materialization routes."""
     return f"{demo_server.url}/materialize/api/v3/datastack/{demo_server.datastack}"
-
-
-def pytest_configure(config):
-    # Tests never write into the user's real cache or secrets folders unless asked to.
-    os.environ.setdefault("CAVE_WIDGETS_CACHE_DIR", os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "cave_widgets", "demo"))

@@ -179,7 +179,7 @@ def build_routes(ctx: ServiceContext) -> list[Route]:
     def annotation_count(call: Call):
         snapshot = _snapshot(call)
         relation = store.table_relation(call.path("table"), snapshot)
-        (count,) = store.cursor().execute(f"SELECT count(*) FROM ({relation.sql})").fetchone()
+        [(count,)] = store.cursor().execute(f"SELECT count(*) FROM ({relation.sql})").fetchall()
         return count
 
     @route(ctx)

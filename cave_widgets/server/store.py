@@ -55,7 +55,7 @@ class DemoStore:
         self.anchor = anchor or now.replace(minute=0, second=0, microsecond=0)
         self._con = duckdb.connect()
         self._con.execute(f"ATTACH '{db_path}' AS demo (READ_ONLY)")
-        scale, base_time = self._con.execute("SELECT scale, base_time FROM demo.meta").fetchone()
+        [(scale, base_time)] = self._con.execute("SELECT scale, base_time FROM demo.meta").fetchall()
         self.scale = scale
         self.base_time = float(base_time)
         self._lock = threading.Lock()
@@ -138,7 +138,7 @@ class DemoStore:
             JOIN (SELECT sv, root FROM demo.sv_spans WHERE {base}) b USING (sv)
             WHERE a.root <> b.root"""
         )
-        (count,) = cur.execute(f"SELECT count(*) FROM {name}").fetchone()
+        [(count,)] = cur.execute(f"SELECT count(*) FROM {name}").fetchall()
         if count == 0:
             cur.execute(f"DROP TABLE {name}")
             return None

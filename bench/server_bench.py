@@ -1,0 +1,118 @@
+"""Embedded server figures: demo build time, start-up, query latency and server memory.
+
+Each HTTP query is timed side by side with the same query run straight on DuckDB in this
+process (the floor: no HTTP, no Arrow IPC, no JSON), so the server's own overhead shows.
+
+    .venv/bin/python bench/server_bench.py --scale small default large [--rebuild]
+
+--rebuild builds each scale into a temporary folder to time the build (large: ~1 minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import requests
+
+from cave_widgets.server.demo.build import ensure_demo_database
+
+LINE = re.compile(r"CAVE demo server at (\S+) datastack=(\S+) token=(\S+)")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def timed(fn, repeat: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def bench_scale(scale: str, rebuild: bool) -> None:
+    print(f"\n== scale {scale} ==")
+    if rebuild:
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            ensure_demo_database(scale, Path(tmp))
+            print(f"build from scratch: {time.perf_counter() - start:8.1f} s")
+    db = ensure_demo_database(scale)
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cave_widgets.cli", "serve", "--demo", "--scale", scale],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        url, datastack, token = LINE.search(proc.stdout.readline()).groups()
+        http = requests.Session()
+        http.headers["Authorization"] = f"Bearer {token}"
+        versions = f"{url}/materialize/api/v3/datastack/{datastack}/versions"
+        http.get(versions).raise_for_status()
+        print(f"server start-up:    {time.perf_counter() - start:8.2f} s "
+              f"(RSS {rss_mb(proc.pid):.0f} MB)")
+        query_url = f"{url}/materialize/api/v3/datastack/{datastack}/version/5/table/synapses/query"
+
+        def post(body, **params):
+            r = http.post(query_url, json=body, headers={"Accept-Encoding": "zstd"},
+                          params={"arrow_format": True, **params})
+            r.raise_for_status()
+            return pa.ipc.open_stream(r.content).read_all(), len(r.content)
+
+        floor = duckdb.connect()
+        floor.execute(f"ATTACH '{db}' AS demo (READ_ONLY)")
+        root = floor.execute(
+            "SELECT pre_pt_root_id FROM demo.synapses WHERE valid GROUP BY 1 "
+            "ORDER BY count(*) DESC LIMIT 1").fetchall()[0][0]
+        cases = [
+            ("filtered (1 pre root)", {"filter_in_dict": {"synapses": {"pre_pt_root_id": [root]}}},
+             f"SELECT * FROM demo.synapses WHERE valid AND pre_pt_root_id = {root} ORDER BY id"),
+            ("200,000 rows", {"limit": 200_000},
+             "SELECT * FROM demo.synapses WHERE valid ORDER BY id LIMIT 200000"),
+            ("spatial box", {"filter_spatial_dict": {"synapses": {"post_pt_position": [
+                [200_000, 150_000, 20_000], [220_000, 170_000, 21_000]]}}},
+             "SELECT * FROM demo.synapses WHERE valid AND post_pt_position_x BETWEEN 200000 AND "
+             "220000 AND post_pt_position_y BETWEEN 150000 AND 170000 AND post_pt_position_z "
+             "BETWEEN 20000 AND 21000 ORDER BY id"),
+        ]
+        print(f"{'query':24} {'rows':>9} {'HTTP+Arrow':>11} {'DuckDB floor':>13} {'bytes':>11}")
+        for name, body, sql in cases:
+            t_http, (table, size) = timed(lambda: post(body), 5)
+            t_floor, _ = timed(lambda: floor.sql(sql).to_arrow_table(), 5)
+            print(f"{name:24} {table.num_rows:9,d} {t_http * 1e3:9.1f}ms {t_floor * 1e3:11.1f}ms "
+                  f"{size:11,d}")
+        t_count, (table, _) = timed(lambda: post({}, count=True), 5)
+        print(f"{'count all':24} {table.column('count')[0].as_py():9,d} {t_count * 1e3:9.1f}ms")
+        print(f"server RSS after queries: {rss_mb(proc.pid):.0f} MB")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", nargs="+", default=["small", "default"])
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    for scale in args.scale:
+        bench_scale(scale, args.rebuild)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""What `make demo` gives a person: JupyterLab with the quickstart notebook, which starts the
+embedded server and shows a query result when its cells run."""
+
+import pytest
+
+
+@pytest.mark.slow
+def test_quickstart_in_jupyterlab_shows_a_query_result(jupyter_lab, page, artifacts):
+    page.goto(f"{jupyter_lab['url']}/lab/tree/quickstart.ipynb?token={jupyter_lab['token']}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.locator(".jp-Notebook .jp-RenderedMarkdown h1", has_text="cave_widgets quick start").wait_for(
+        timeout=60_000
+    )
+    # Wait for the kernel, then Run > Run All Cells, as a person would.
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_text("Run All Cells", exact=True).click()
+    output = page.locator(".jp-OutputArea-output", has_text="synapses from 864691135")
+    output.wait_for(timeout=120_000)
+    table = page.locator(".jp-OutputArea-output table.dataframe")
+    table.last.wait_for(timeout=30_000)
+    assert "post_pt_root_id" in table.last.inner_text()
+    assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                        has_text="Traceback").count() == 0
+    page.screenshot(path=str(artifacts / "quickstart-query-result.png"), full_page=True)

@@ -1,0 +1,27 @@
+"""The quickstart notebook runs top to bottom unattended, on the small demo."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+@pytest.mark.slow
+def test_quickstart_runs_and_shows_a_query_result(monkeypatch):
+    monkeypatch.setenv("CAVE_WIDGETS_DEMO_SCALE", "small")
+    nb = nbformat.read(NOTEBOOKS / "quickstart.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    text = "\n".join(
+        out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
+        for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+    )
+    assert "versions: [(1, 'EXPIRED'), (2, 'AVAILABLE')" in text
+    assert "synapses from 864691135" in text
+    html = [out["data"]["text/html"] for cell in nb.cells if cell.cell_type == "code"
+            for out in cell.outputs if "text/html" in out.get("data", {})]
+    assert html and "post_pt_root_id" in html[-1]  # the DataFrame of the last query
+    assert all(o.get("output_type") != "error" for c in nb.cells for o in c.get("outputs", []))
