@@ -1,9 +1,11 @@
 # Two entry points: `make demo` and `make test`. Both create .venv, install the package with
-# its extras (the front end is bundled by the build hook), then do their one job.
+# its extras (the build hook bundles js/ into cave_widgets/static/), then do their one job.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BUNDLE := cave_widgets/static/index.js
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: demo test serve clean
 
@@ -16,15 +18,21 @@ $(STAMP): pyproject.toml js/package.json js/package-lock.json
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-demo: $(STAMP)
-	$(BIN)/cave-widgets build-demo --scale default
-	CAVE_WIDGETS_DEMO_SCALE=default $(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/quickstart.ipynb
+# Rebundle when front-end sources change after the install (the editable install keeps
+# whatever bundle it built).
+$(BUNDLE): $(wildcard js/src/*) | $(STAMP)
+	cd js && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	touch $@
 
-test: $(STAMP)
+demo: $(STAMP) $(BUNDLE)
+	$(BIN)/cave-widgets build-demo --scale default
+	CAVE_WIDGETS_DEMO_SCALE=default $(BIN)/jupyter lab $(ROOT_FLAG) notebooks/quickstart.ipynb
+
+test: $(STAMP) $(BUNDLE)
 	$(BIN)/python -m pytest
 
-serve: $(STAMP)
+serve: $(STAMP) $(BUNDLE)
 	$(BIN)/cave-widgets serve --demo
 
 clean:
-	rm -rf $(VENV) js/node_modules cave_widgets/static/*.js build dist
+	rm -rf $(VENV) js/node_modules $(BUNDLE) build dist

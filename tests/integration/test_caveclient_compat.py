@@ -1,0 +1,193 @@
+"""The real, unmodified caveclient works against the embedded server.
+
+caveclient 8.x pins pandas<3, so it cannot live in the development environment: this test
+builds (or reuses) a throwaway virtualenv at ``<repo>/.venv-caveclient`` holding only
+``caveclient==8.2.1`` and its dependencies, starts the demo server, and runs
+``tests/compat/caveclient_smoke.py`` there in a subprocess. The token travels in the
+CAVE_DEMO_TOKEN environment variable (never on the command line) and HOME points at a
+temporary directory, so caveclient writes nothing into the real home.
+
+Nothing here skips: if the environment cannot be built, the test fails and says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+CAVECLIENT_VERSION = "8.2.1"
+REQUIREMENTS = [f"caveclient=={CAVECLIENT_VERSION}", "pandas<3"]
+MIN_PASSED = 30
+
+REPO = Path(__file__).resolve().parents[2]
+ENV_DIR = REPO / ".venv-caveclient"
+SMOKE_SCRIPT = REPO / "tests" / "compat" / "caveclient_smoke.py"
+SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$", re.MULTILINE)
+
+
+def _env_python(env_dir: Path) -> Path:
+    return env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _run(cmd: list, timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, **kwargs
+    )
+
+
+def _describe(proc: subprocess.CompletedProcess) -> str:
+    return (
+        f"$ {' '.join(map(str, proc.args))}\nexit status {proc.returncode}\n"
+        f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
+    )
+
+
+def _probe(python: Path) -> str | None:
+    """'<caveclient version> <python major.minor>' from the env, or None if it is unusable."""
+    if not python.exists():
+        return None
+    try:
+        proc = _run(
+            [python, "-c", "import sys, caveclient, pandas; "
+             "print(caveclient.__version__, '%d.%d' % sys.version_info[:2])"],
+            timeout=120,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+@contextmanager
+def _build_lock():
+    """Two test runs must not build the same environment at once (POSIX only; elsewhere a
+    no-op)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    key = hashlib.sha1(str(ENV_DIR).encode()).hexdigest()[:12]
+    path = Path(tempfile.gettempdir()) / f"cave_widgets-caveclient-env-{key}.lock"
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_caveclient_env() -> tuple[Path, str]:
+    """The env's python, and how it was obtained (reused / built in N s)."""
+    python = _env_python(ENV_DIR)
+    wanted = f"{CAVECLIENT_VERSION} {sys.version_info[0]}.{sys.version_info[1]}"
+    with _build_lock():
+        if _probe(python) == wanted:
+            return python, "reused"
+        started = time.perf_counter()
+        # Same interpreter as the one running the tests; --clear replaces a stale env.
+        proc = _run([sys.executable, "-m", "venv", "--clear", ENV_DIR], timeout=300)
+        if proc.returncode != 0:
+            pytest.fail(f"could not create {ENV_DIR}:\n{_describe(proc)}", pytrace=False)
+        env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
+        env.pop("PYTHONPATH", None)
+        proc = _run(
+            [python, "-m", "pip", "install", "--quiet", *REQUIREMENTS], timeout=540, env=env
+        )
+        if proc.returncode != 0:
+            pytest.fail(
+                f"could not install {' '.join(REQUIREMENTS)} into {ENV_DIR}:\n{_describe(proc)}",
+                pytrace=False,
+            )
+        found = _probe(python)
+        if found != wanted:
+            pytest.fail(
+                f"{ENV_DIR} was built but reports {found!r} instead of {wanted!r}", pytrace=False
+            )
+        return python, f"built in {time.perf_counter() - started:.1f} s"
+
+
+def _script_env(home: Path, token: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        # Nothing from the development environment may leak into the throwaway one.
+        if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
+        and not k.startswith(("XDG_", "CAVE_"))
+    }
+    env.update(
+        HOME=str(home),
+        USERPROFILE=str(home),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONUNBUFFERED="1",
+        CAVE_DEMO_TOKEN=token,
+    )
+    return env
+
+
+SERVE_LINE = re.compile(r"CAVE demo server at (\S+) datastack=(\S+) token=(\S+)")
+
+
+@contextmanager
+def served_by_command():
+    """The server as a user starts it: `cave-widgets serve --demo` on a free port."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cave_widgets.cli", "serve", "--demo", "--scale", "small",
+         "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        match = SERVE_LINE.search(proc.stdout.readline())
+        if match is None:
+            proc.kill()
+            pytest.fail(f"cave-widgets serve did not start:\n{proc.stderr.read()}", pytrace=False)
+        url, datastack, token = match.groups()
+        yield SimpleNamespace(url=url, datastack=datastack, token=token)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.slow
+def test_real_caveclient_against_embedded_server(tmp_path):
+    python, how = ensure_caveclient_env()
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with served_by_command() as server:
+        started = time.perf_counter()
+        try:
+            proc = _run(
+                [python, SMOKE_SCRIPT, "--url", server.url, "--datastack", server.datastack],
+                timeout=420,
+                env=_script_env(home, server.token),
+                cwd=tmp_path,
+            )
+        except subprocess.TimeoutExpired as exc:
+            out = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else exc.stdout
+            pytest.fail(f"the smoke script did not finish in {exc.timeout} s:\n{out}",
+                        pytrace=False)
+        elapsed = time.perf_counter() - started
+
+    output = _describe(proc).replace(server.token, "<token>")
+    print(f"caveclient env {how}; smoke script ran in {elapsed:.1f} s\n{output}")
+    found = SUMMARY.findall(proc.stdout)
+    assert found, f"no summary line in the smoke script's output:\n{output}"
+    passed, failed = map(int, found[-1])
+    assert proc.returncode == 0 and failed == 0, f"{failed} check(s) failed:\n{output}"
+    assert passed >= MIN_PASSED, f"only {passed} checks passed (want >= {MIN_PASSED}):\n{output}"
