@@ -100,7 +100,7 @@ def _output_sql(o: Output) -> str:
 def parse_paging(body: dict, row_cap: int) -> tuple[int, int]:
     offset = body.get("offset") or 0
     limit = body.get("limit")
-    if not _is_int(offset) or offset < 0:
+    if not _is_int(offset) or not 0 <= offset <= INT64_MAX:
         raise BadRequest(f"offset must be a non-negative integer, got {offset!r}")
     if limit is None:
         limit = row_cap
@@ -315,6 +315,9 @@ def join_plan(
     left: Relation, right: Relation, left_col: str, right_col: str, body: dict, row_cap: int,
     *, count: bool, suffixes: dict[str, str], select_map: dict | None, drop_valid: bool = False,
 ) -> Plan:
+    if left.name == right.name:
+        # Both sides would share one alias and column names: refuse rather than mis-answer.
+        raise BadRequest(f"tables: a join needs two different tables, got {left.name!r} twice")
     sources = {
         left.name: Source("a", left, _column(left, left_col, "tables").name),
         right.name: Source("b", right, _column(right, right_col, "tables").name),

@@ -92,9 +92,16 @@ def _snapshot(call: Call) -> Snapshot:
 
 def _execute(call: Call, plan: q.Plan) -> pa.Table:
     cur = call.ctx.store.cursor()
+    sql = plan.sql()
     try:
-        return cur.sql(plan.sql(), params=plan.params).to_arrow_table()
+        return cur.sql(sql, params=plan.params).to_arrow_table()
     except duckdb.InvalidInputException as exc:  # e.g. a regular expression that won't compile
+        if "regexp_matches(" in sql:
+            problem = str(exc).removeprefix("Invalid Input Error: ")
+            raise BadRequest(
+                "filter_regex_dict: a pattern is not a valid regular expression "
+                f"(RE2 syntax): {problem}"
+            ) from None
         raise BadRequest(f"the query could not run: {exc}") from None
 
 
@@ -297,17 +304,21 @@ def build_routes(ctx: ServiceContext) -> list[Route]:
         joins = body.get("join_tables")
         if joins:
             if not (isinstance(joins, list) and len(joins) == 1 and isinstance(joins[0], list)
-                    and len(joins[0]) == 4):
+                    and len(joins[0]) == 4 and all(isinstance(x, str) for x in joins[0])):
                 raise BadRequest(
                     "join_tables must hold one join: [[table_a, column_a, table_b, column_b]]"
                 )
             ta, ca, tb, cb = joins[0]
             left = store.table_relation(ta, snapshot)
             right = store.table_relation(tb, snapshot)
+            # live_live sends select_columns as {table: [cols]}; accept the flat list too.
+            select = body.get("select_columns")
+            select_body = {"select_column_map" if isinstance(select, dict) else "select_columns":
+                           select}
             plan = q.join_plan(
                 left, right, ca, cb, body, cap.row_cap, count=False,
                 suffixes=_suffixes(body, [ta, tb]),
-                select_map=body.get("select_columns"), drop_valid=True,
+                select_map=_select_map(select_body, left, right), drop_valid=True,
             )
         else:
             plan = q.single_table_plan(
@@ -320,7 +331,10 @@ def build_routes(ctx: ServiceContext) -> list[Route]:
         """Root ids in in/equal filters must be current at the query time (as on CAVE)."""
         ids, spots = [], []
         for key in ("filter_in_dict", "filter_equal_dict"):
-            for table, filters in (body.get(key) or {}).items():
+            by_table = body.get(key)
+            if not isinstance(by_table, dict):
+                continue  # a malformed shape is reported by the query plan, as a 400
+            for table, filters in by_table.items():
                 for col, value in (filters or {}).items() if isinstance(filters, dict) else ():
                     if col.endswith("root_id"):
                         values = value if isinstance(value, list) else [value]
@@ -329,23 +343,30 @@ def build_routes(ctx: ServiceContext) -> list[Route]:
                             spots.append((key, table, col))
         if not ids:
             return []
-        latest = ctx.segmentation.is_latest(ids, t)
-        bad = sorted({i for i, ok in zip(ids, latest) if not ok and i != 0})
+        plausible = [i for i in ids if 0 < i < 2**63]  # 0 means "no segment" and is allowed
+        current = dict(zip(plausible, ctx.segmentation.is_latest(plausible, t)))
+        bad = sorted({i for i in ids if i != 0 and not current.get(i, False)})
         if not bad:
             return []
+        shown = f"{bad[:20]}" + (f" and {len(bad) - 20} more" if len(bad) > 20 else "")
         if not call.flag("allow_invalid_root_ids", False):
             raise BadRequest(
-                f"Some root_ids passed are not valid at the query timestamp: {bad}. "
+                f"Some root_ids passed are not valid at the query timestamp: {shown}. "
                 "Map them to current ids (chunkedgraph get_latest_roots) or pass "
                 "allow_invalid_root_ids=True to drop them."
             )
         for key, table, col in spots:
             value = body[key][table][col]
+            kept = [v for v in value if v not in bad] if isinstance(value, list) else (
+                [] if value in bad else [value])
+            if not kept:
+                raise BadRequest(
+                    f"{key} on {col!r}: none of its root ids is valid at the query timestamp "
+                    f"({shown}); nothing would be left to query"
+                )
             if isinstance(value, list):
-                body[key][table][col] = [v for v in value if v not in bad]
-            elif value in bad:
-                raise BadRequest(f"{key} on {col!r}: {value} is not valid at the query timestamp")
-        return [f"Dropped root ids not valid at the query timestamp: {bad}"]
+                body[key][table][col] = kept
+        return [f"Dropped root ids not valid at the query timestamp: {shown}"]
 
     def _live_time(call: Call, value) -> float:
         if not isinstance(value, str):

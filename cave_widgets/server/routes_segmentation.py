@@ -54,8 +54,17 @@ def build_routes(ctx: ServiceContext) -> list[Route]:
             raise BadRequest(f"the body must be {{\"{key}\": [non-negative integer ids]}}")
         return ids
 
+    def node_path(call: Call) -> int:
+        node = call.int_path("node_id")
+        if not 0 <= node < 2**64:
+            raise BadRequest(f"node_id must be an unsigned 64-bit id, got {node}")
+        return node
+
     def unknown_roots(ids) -> None:
-        missing = [i for i, ok in zip(ids, seg.known(ids)) if not ok]
+        # Root ids are below 2**63; larger ones cannot be known (nor fit the int64 index).
+        in_range = [i for i in ids if 0 <= i < 2**63]
+        known = dict(zip(in_range, seg.known(in_range))) if in_range else {}
+        missing = [i for i in ids if not known.get(i, False)]
         if missing:
             raise BadRequest(f"these ids are not root ids of {catalog.PCG_TABLE}: {missing[:20]}")
 
@@ -87,14 +96,14 @@ def build_routes(ctx: ServiceContext) -> list[Route]:
     @route(ctx)
     def node_root(call: Call):
         check_table(call)
-        sv = call.int_path("node_id")
-        root = seg.roots_of(np.array([sv]), time_param(call, "timestamp", store.now()))[0]
+        sv = np.array([node_path(call)], dtype=np.uint64).astype(np.int64)
+        root = seg.roots_of(sv, time_param(call, "timestamp", store.now()))[0]
         return {"root_id": int(root)}
 
     @route(ctx)
     def leaves(call: Call):
         check_table(call)
-        root = call.int_path("node_id")
+        root = node_path(call)
         unknown_roots([root])
         return {"leaf_ids": seg.leaves(root).tolist()}
 
@@ -146,7 +155,7 @@ def build_routes(ctx: ServiceContext) -> list[Route]:
     @route(ctx)
     def lineage_graph_one(call: Call):
         check_table(call)
-        return lineage(call, [call.int_path("node_id")])
+        return lineage(call, [node_path(call)])
 
     @route(ctx)
     def delta_roots(call: Call):

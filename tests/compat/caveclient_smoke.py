@@ -320,6 +320,9 @@ def _(s):
     ensure(bool(df["valid"].all()), "rows with valid=False were returned")
     for col in ("id", "pre_pt_root_id", "post_pt_root_id", "pre_pt_supervoxel_id"):
         ensure(is_int_dtype(df[col]), f"{col} has dtype {df[col].dtype}")
+        # Real servers send nullable pandas dtypes (their frames go through pandas first).
+        ensure(str(df[col].dtype) == "Int64", f"{col} is {df[col].dtype}, not Int64")
+    ensure(str(df["valid"].dtype) == "boolean", f"valid is {df['valid'].dtype}, not boolean")
     ensure(pd.api.types.is_float_dtype(df["size"].dtype), f"size has dtype {df['size'].dtype}")
     for axis in "xyz":
         col = f"pre_pt_position_{axis}"
@@ -673,7 +676,8 @@ def _(s):
     )
     ensure(len(df) > 0, f"no rows for current root {root}")
     ensure((df["pre_pt_root_id"].astype("int64") == root).all(), "rows outside the root filter")
-    latest = s.client.chunkedgraph.is_latest_roots(df["pre_pt_root_id"].unique())
+    latest = s.client.chunkedgraph.is_latest_roots(
+        np.unique(df["pre_pt_root_id"].to_numpy(dtype=np.int64)))  # Int64 → plain ints
     ensure(bool(np.all(latest)), "live_live_query returned root ids that are not current")
     s.live_rows = df
 

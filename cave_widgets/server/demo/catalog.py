@@ -80,7 +80,7 @@ TABLES: tuple[TableDef, ...] = (
         "cell_type_ref",
         "cell_type_reference",
         "Coarse cell classes attached to rows of the nuclei table.",
-        -40 * DAY,
+        -20 * DAY,  # after version 2: versions differ in their tables
         reference_table="nuclei",
         notice_text="Coarse classes are provisional; prefer cell_types for subclasses.",
     ),
@@ -90,7 +90,7 @@ VIEWS: tuple[ViewDef, ...] = (
     ViewDef(
         "nucleus_types",
         "Each nucleus with its coarse cell class (nuclei joined to cell_type_ref).",
-        -40 * DAY,
+        -20 * DAY,
     ),
 )
 
