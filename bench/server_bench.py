@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -68,8 +69,8 @@ def bench_scale(scale: str, rebuild: bool) -> None:
               f"(RSS {rss_mb(proc.pid):.0f} MB)")
         query_url = f"{url}/materialize/api/v3/datastack/{datastack}/version/5/table/synapses/query"
 
-        def post(body, **params):
-            r = http.post(query_url, json=body, headers={"Accept-Encoding": "zstd"},
+        def post(body, target=query_url, **params):
+            r = http.post(target, json=body, headers={"Accept-Encoding": "zstd"},
                           params={"arrow_format": True, **params})
             r.raise_for_status()
             return pa.ipc.open_stream(r.content).read_all(), len(r.content)
@@ -96,6 +97,19 @@ def bench_scale(scale: str, rebuild: bool) -> None:
             t_floor, _ = timed(lambda: floor.sql(sql).to_arrow_table(), 5)
             print(f"{name:24} {table.num_rows:9,d} {t_http * 1e3:9.1f}ms {t_floor * 1e3:11.1f}ms "
                   f"{size:11,d}")
+        # Older versions and live times correct root ids from the proofreading history.
+        older_url = query_url.replace("/version/5/", "/version/2/")
+        live_url = f"{url}/materialize/api/v3/datastack/{datastack}/query"
+        now = datetime.now(timezone.utc).isoformat()
+        for name, target, body in [
+            ("filtered, version 2", older_url,
+             {"filter_in_dict": {"synapses": {"pre_pt_root_id": [root]}}}),
+            ("filtered, live now", live_url,
+             {"table": "synapses", "timestamp": now,
+              "filter_in_dict": {"synapses": {"pre_pt_root_id": [root]}}}),
+        ]:
+            t_http, (table, size) = timed(lambda: post(body, target=target), 5)
+            print(f"{name:24} {table.num_rows:9,d} {t_http * 1e3:9.1f}ms {'—':>13} {size:11,d}")
         t_count, (table, _) = timed(lambda: post({}, count=True), 5)
         print(f"{'count all':24} {table.column('count')[0].as_py():9,d} {t_count * 1e3:9.1f}ms")
         print(f"server RSS after queries: {rss_mb(proc.pid):.0f} MB")

@@ -24,9 +24,3 @@ def http(demo_server):
     with requests.Session() as session:
         session.headers["Authorization"] = f"Bearer {demo_server.token}"
         yield session
-
-
-@pytest.fixture()
-def mat(demo_server):
-    """Base URL of the demo datastack's v3 materialization routes."""
-    return f"{demo_server.url}/materialize/api/v3/datastack/{demo_server.datastack}"

@@ -143,7 +143,9 @@ def filter_conditions(body: dict, sources: dict[str, Source], params: list) -> l
                 raise BadRequest(f"{key}[{table!r}] must map column names to values")
             for column, value in column_filters.items():
                 col = _column(source.relation, column, key)
-                conditions.append(_condition(key, op, source.alias, col, value, params))
+                conditions.append(
+                    _condition(key, op, source.alias, col, value, params, source.relation)
+                )
     return conditions
 
 
@@ -157,7 +159,9 @@ def _column(relation: Relation, name: str, argument: str) -> schemas.Column:
     return col
 
 
-def _condition(key: str, op: str, alias: str, col: schemas.Column, value, params: list) -> str:
+def _condition(
+    key: str, op: str, alias: str, col: schemas.Column, value, params: list, relation: Relation
+) -> str:
     where = f"{key} on {col.name!r}"
     if op == "spatial":
         return _spatial(where, alias, col, value, params)
@@ -181,14 +185,32 @@ def _condition(key: str, op: str, alias: str, col: schemas.Column, value, params
             _check_value(where, col, v)
         if not value:
             return "FALSE" if op == "in" else "TRUE"
-        params.append(value)
         negate = "NOT " if op == "not in" else ""
+        if col.role == "root" and relation.spans_alive:
+            return negate + _root_as_supervoxels(alias, col, value, params, relation.spans_alive)
+        params.append(value)
         return f"{negate}({ref} IN (SELECT UNNEST(?::{_sql_type(col)}[])))"
     _check_value(where, col, value)
+    if op == "=" and col.role == "root" and relation.spans_alive:
+        return _root_as_supervoxels(alias, col, [value], params, relation.spans_alive)
     if op != "=" and col.kind in ("string", "boolean"):
         raise BadRequest(f"{where}: {op} comparisons apply to numeric columns only")
     params.append(value)
     return f"{ref} {op} ?::{_sql_type(col)}"
+
+
+def _root_as_supervoxels(alias: str, col: schemas.Column, roots: list, params: list,
+                         spans_alive: str) -> str:
+    """`root IN roots`, asked of the supervoxel column: the supervoxels whose root at the
+    snapshot is one of `roots`. Exact, and it lets DuckDB filter the stored rows directly
+    instead of first recomputing every row's root for older versions and live times."""
+    params.append(roots)
+    sv = f"{alias}.{_q(col.partner)}"
+    cond = (f"{sv} IN (SELECT sv FROM demo.sv_spans WHERE {spans_alive} "
+            "AND root IN (SELECT UNNEST(?::BIGINT[])))")
+    if 0 in roots:  # root 0 is "no segment": rows whose point has supervoxel 0
+        cond = f"{cond} OR {sv} = 0"
+    return f"({cond})"
 
 
 def _spatial(where: str, alias: str, col: schemas.Column, box, params: list) -> str:

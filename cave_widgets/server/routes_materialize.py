@@ -201,15 +201,17 @@ def build_routes(ctx: ServiceContext) -> list[Route]:
             table_metadata(call, store.tables[name], snapshot) for name in store.tables_at(snapshot)
         ]
 
-    @route(ctx)
-    def table_query(call: Call):
-        snapshot = _snapshot(call)
-        relation = store.table_relation(call.path("table"), snapshot)
+    def _single_query(call: Call, relation: Relation, owner):
         plan = q.single_table_plan(
             relation, _body(call), cap.row_cap,
             count=call.flag("count", False), random_sample=_random_sample(call),
         )
-        return _respond(call, plan, _notice(store.tables[relation.name]))
+        return _respond(call, plan, _notice(owner))
+
+    @route(ctx)
+    def table_query(call: Call):
+        relation = store.table_relation(call.path("table"), _snapshot(call))
+        return _single_query(call, relation, store.tables[relation.name])
 
     @route(ctx)
     def join_query(call: Call):
@@ -269,13 +271,8 @@ def build_routes(ctx: ServiceContext) -> list[Route]:
 
     @route(ctx)
     def view_query(call: Call):
-        snapshot = _snapshot(call)
-        relation = store.view_relation(call.path("view"), snapshot)
-        plan = q.single_table_plan(
-            relation, _body(call), cap.row_cap,
-            count=call.flag("count", False), random_sample=_random_sample(call),
-        )
-        return _respond(call, plan, _notice(store.views[relation.name]))
+        relation = store.view_relation(call.path("view"), _snapshot(call))
+        return _single_query(call, relation, store.views[relation.name])
 
     @route(ctx)
     def unique_string_values(call: Call):

@@ -8,8 +8,6 @@ table), so every version and every live timestamp reads the same stored rows.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -27,7 +25,9 @@ class Snapshot:
     """The state of the tables at one moment: rows alive then, roots as of then."""
 
     t: float  # seconds relative to the anchor
-    override: str | None  # table of (sv, root) that differ from the base roots; None if none
+    # (sv, root) pairs that differ from the stored base roots: a table name or a subquery in
+    # parentheses; None when nothing differs.
+    override: str | None
     version: int | None  # the materialization version, or None for a live timestamp
 
 
@@ -40,6 +40,9 @@ class Relation:
     columns: tuple[schemas.Column, ...]
     voxel_resolution: tuple[float, float, float]
     order_by: str = "id"
+    # SQL condition on demo.sv_spans selecting the spans alive at this relation's snapshot;
+    # lets root-id filters become supervoxel filters (see query._root_as_supervoxels).
+    spans_alive: str | None = None
 
     def column(self, name: str) -> schemas.Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -47,6 +50,11 @@ class Relation:
 
 def _inline(t: float) -> str:
     return repr(float(t))  # only floats we computed ever reach SQL this way
+
+
+def spans_alive(t: float) -> str:
+    """Condition on demo.sv_spans: the supervoxel → root spans in force at time t."""
+    return f"t_from <= {_inline(t)} AND (t_to IS NULL OR t_to > {_inline(t)})"
 
 
 class DemoStore:
@@ -58,9 +66,6 @@ class DemoStore:
         [(scale, base_time)] = self._con.execute("SELECT scale, base_time FROM demo.meta").fetchall()
         self.scale = scale
         self.base_time = float(base_time)
-        self._lock = threading.Lock()
-        self._live_overrides: OrderedDict[float, str] = OrderedDict()
-        self._counter = 0
         self.versions = {v.version: v for v in catalog.VERSIONS}
         self.tables = {t.name: t for t in catalog.TABLES}
         self.views = {v.name: v for v in catalog.VIEWS}
@@ -110,34 +115,22 @@ class DemoStore:
         return Snapshot(v.time_stamp, self._version_override[number], number)
 
     def snapshot_at(self, t: float) -> Snapshot:
-        """A live snapshot; overrides for recent timestamps are kept in a small LRU."""
-        with self._lock:
-            name = self._live_overrides.get(t)
-            if name is not None:
-                self._live_overrides.move_to_end(t)
-                return Snapshot(t, name, None)
-        name = self._make_override(t)
-        with self._lock:
-            self._live_overrides[t] = name
-            while len(self._live_overrides) > 16:
-                _, old = self._live_overrides.popitem(last=False)
-                if old:
-                    self._con.execute(f"DROP TABLE IF EXISTS {old}")
-        return Snapshot(t, name, None)
+        """A live snapshot. Its override is computed inside each query rather than stored:
+        live times are rarely reused, and a stored table could be dropped under a reader."""
+        return Snapshot(t, f"({self._override_query(t)})", None)
+
+    def _override_query(self, t: float) -> str:
+        return (
+            f"SELECT a.sv, a.root FROM (SELECT sv, root FROM demo.sv_spans WHERE {spans_alive(t)}) a "
+            f"JOIN (SELECT sv, root FROM demo.sv_spans WHERE {spans_alive(self.base_time)}) b "
+            "USING (sv) WHERE a.root <> b.root"
+        )
 
     def _make_override(self, t: float) -> str | None:
-        with self._lock:
-            self._counter += 1
-            name = f"override_{self._counter}"
-        at = f"t_from <= {_inline(t)} AND (t_to IS NULL OR t_to > {_inline(t)})"
-        base = f"t_from <= {_inline(self.base_time)} AND (t_to IS NULL OR t_to > {_inline(self.base_time)})"
+        """A stored override table for a version (made once at start-up, never dropped)."""
+        name = f"override_at_{abs(int(t * 1000))}"
         cur = self.cursor()
-        cur.execute(
-            f"""CREATE TABLE {name} AS
-            SELECT a.sv, a.root FROM (SELECT sv, root FROM demo.sv_spans WHERE {at}) a
-            JOIN (SELECT sv, root FROM demo.sv_spans WHERE {base}) b USING (sv)
-            WHERE a.root <> b.root"""
-        )
+        cur.execute(f"CREATE TABLE {name} AS {self._override_query(t)}")
         [(count,)] = cur.execute(f"SELECT count(*) FROM {name}").fetchall()
         if count == 0:
             cur.execute(f"DROP TABLE {name}")
@@ -189,7 +182,13 @@ class DemoStore:
             f"SELECT {', '.join(select)} FROM demo.{name} s {' '.join(joins)} "
             f"WHERE s.valid AND s.created <= {t} AND (s.deleted IS NULL OR s.deleted > {t})"
         )
-        return Relation(name, sql, columns, catalog.VOXEL_RESOLUTION)
+        return Relation(name, sql, columns, catalog.VOXEL_RESOLUTION,
+                        spans_alive=self._spans_alive(snapshot))
+
+    def _spans_alive(self, snapshot: Snapshot) -> str | None:
+        # Without an override the stored root columns are exact, and scanning them (few
+        # distinct values, well compressed) beats going through the supervoxels.
+        return spans_alive(snapshot.t) if snapshot.override else None
 
     def view_relation(self, name: str, snapshot: Snapshot) -> Relation:
         self.view_def(name, snapshot)
@@ -209,4 +208,5 @@ class DemoStore:
             "n.pt_supervoxel_id, n.pt_root_id, r.classification_system, r.cell_type "
             f"FROM ({nuclei.sql}) n LEFT JOIN ({ref.sql}) r ON r.target_id = n.id"
         )
-        return Relation(name, sql, columns, catalog.VOXEL_RESOLUTION)
+        return Relation(name, sql, columns, catalog.VOXEL_RESOLUTION,
+                        spans_alive=self._spans_alive(snapshot))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from helpers.processes import stop
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -71,12 +72,7 @@ def jupyter_lab(tmp_path_factory):
             time.sleep(0.5)
         yield {"url": url, "token": token, "root": notebooks}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
 
 

@@ -21,9 +21,9 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
+from helpers.processes import serve_command
 
 CAVECLIENT_VERSION = "8.2.1"
 REQUIREMENTS = [f"caveclient=={CAVECLIENT_VERSION}", "pandas<3"]
@@ -136,40 +136,13 @@ def _script_env(home: Path, token: str) -> dict[str, str]:
     return env
 
 
-SERVE_LINE = re.compile(r"CAVE demo server at (\S+) datastack=(\S+) token=(\S+)")
-
-
-@contextmanager
-def served_by_command():
-    """The server as a user starts it: `cave-widgets serve --demo` on a free port."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cave_widgets.cli", "serve", "--demo", "--scale", "small",
-         "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        match = SERVE_LINE.search(proc.stdout.readline())
-        if match is None:
-            proc.kill()
-            pytest.fail(f"cave-widgets serve did not start:\n{proc.stderr.read()}", pytrace=False)
-        url, datastack, token = match.groups()
-        yield SimpleNamespace(url=url, datastack=datastack, token=token)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.mark.slow
 def test_real_caveclient_against_embedded_server(tmp_path):
     python, how = ensure_caveclient_env()
 
     home = tmp_path / "home"
     home.mkdir()
-    with served_by_command() as server:
+    with serve_command() as (_, server):
         started = time.perf_counter()
         try:
             proc = _run(

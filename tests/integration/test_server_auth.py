@@ -12,54 +12,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from helpers.server_http import TIMEOUT, as_user, guard
 
-TIMEOUT = 30
-BROWSER_PAGES = (
-    "/sticky_auth/api/v1/authorize", "/sticky_auth/settings/", "/sticky_auth/api/v1/tos/",
-)
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 PREFIXES = ["/auth", "/sticky_auth"]
 
 
-# --- helpers (each server test file carries its own copy) ------------------------------------
-
-
-def _no_5xx_no_redirect(response, *args, **kwargs):
-    where = f"{response.request.method} {response.url}"
-    assert response.status_code < 500, f"{where} -> {response.status_code}: {response.text[:500]}"
-    if not any(p in response.url for p in BROWSER_PAGES):
-        assert not response.is_redirect, f"{where} redirected to {response.headers.get('location')}"
-
-
-def guard(session: requests.Session) -> requests.Session:
-    plain = session.request
-
-    def request(method, url, **kwargs):
-        kwargs.setdefault("timeout", TIMEOUT)
-        kwargs["allow_redirects"] = False
-        return plain(method, url, **kwargs)
-
-    session.request = request
-    session.hooks["response"].append(_no_5xx_no_redirect)
-    return session
-
-
-@pytest.fixture()
-def api(http):
-    return guard(http)
-
-
-@pytest.fixture()
-def anon():
-    """No token at all: no Authorization header, no cookie."""
-    with requests.Session() as s:
-        yield guard(s)
-
-
-def as_user(token: str) -> requests.Session:
-    s = requests.Session()
-    s.headers["Authorization"] = f"Bearer {token}"
-    return guard(s)
+# --- helpers ---------------------------------------------------------------------------------
 
 
 def sign_in(url: str, user_id: int = 1, redirect: str | None = None) -> requests.Response:

@@ -5,37 +5,10 @@ from __future__ import annotations
 
 import pytest
 import requests
-
-from cave_widgets.server.demo import catalog
-
-TIMEOUT = 30
-LATEST = catalog.DEFAULT_VERSION
-BROWSER_PAGES = (
-    "/sticky_auth/api/v1/authorize", "/sticky_auth/settings/", "/sticky_auth/api/v1/tos/",
-)
+from helpers.server_http import LATEST
 
 
-# --- helpers (each server test file carries its own copy) ------------------------------------
-
-
-def _no_5xx_no_redirect(response, *args, **kwargs):
-    where = f"{response.request.method} {response.url}"
-    assert response.status_code < 500, f"{where} -> {response.status_code}: {response.text[:500]}"
-    if not any(p in response.url for p in BROWSER_PAGES):
-        assert not response.is_redirect, f"{where} redirected to {response.headers.get('location')}"
-
-
-def guard(session: requests.Session) -> requests.Session:
-    plain = session.request
-
-    def request(method, url, **kwargs):
-        kwargs.setdefault("timeout", TIMEOUT)
-        kwargs["allow_redirects"] = False
-        return plain(method, url, **kwargs)
-
-    session.request = request
-    session.hooks["response"].append(_no_5xx_no_redirect)
-    return session
+# --- helpers ---------------------------------------------------------------------------------
 
 
 def refused(response: requests.Response, status: int, *words: str) -> str:
@@ -45,18 +18,6 @@ def refused(response: requests.Response, status: int, *words: str) -> str:
     for word in words:
         assert word in message, f"{word!r} not in {message!r}"
     return message
-
-
-@pytest.fixture(scope="module")
-def session(demo_server):
-    with requests.Session() as s:
-        s.headers["Authorization"] = f"Bearer {demo_server.token}"
-        yield guard(s)
-
-
-@pytest.fixture(scope="module")
-def root(demo_server):
-    return f"{demo_server.url}/materialize/api"
 
 
 # --- unknown names ------------------------------------------------------------------------------

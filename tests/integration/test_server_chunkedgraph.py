@@ -10,115 +10,29 @@ past/future id maps agree with looking up the roots of a root's supervoxels at t
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 import pytest
 import requests
+from helpers.server_http import LATEST, TIMEOUT, VALID, ok, roots_binary
 
 from cave_widgets.server.demo import catalog
 
-TIMEOUT = 30
-LATEST = catalog.DEFAULT_VERSION
-VALID = sorted(v.version for v in catalog.VERSIONS if not v.expired)
-BROWSER_PAGES = (
-    "/sticky_auth/api/v1/authorize", "/sticky_auth/settings/", "/sticky_auth/api/v1/tos/",
-)
-
-
-# --- helpers (each server test file carries its own copy) ------------------------------------
-
-
-def _no_5xx_no_redirect(response, *args, **kwargs):
-    where = f"{response.request.method} {response.url}"
-    assert response.status_code < 500, f"{where} -> {response.status_code}: {response.text[:500]}"
-    if not any(p in response.url for p in BROWSER_PAGES):
-        assert not response.is_redirect, f"{where} redirected to {response.headers.get('location')}"
-
-
-def guard(session: requests.Session) -> requests.Session:
-    plain = session.request
-
-    def request(method, url, **kwargs):
-        kwargs.setdefault("timeout", TIMEOUT)
-        kwargs["allow_redirects"] = False
-        return plain(method, url, **kwargs)
-
-    session.request = request
-    session.hooks["response"].append(_no_5xx_no_redirect)
-    return session
-
-
-def frame(response: requests.Response) -> pd.DataFrame:
-    assert response.status_code == 200, response.text[:500]
-    assert response.headers["Content-Type"] == "data.arrow"
-    return pa.ipc.open_stream(response.content).read_all().to_pandas()
-
-
-def ok(response: requests.Response):
-    assert response.status_code == 200, (
-        f"{response.url}: {response.status_code} {response.text[:300]}")
-    return response.json()
-
 
 # --- fixtures ---------------------------------------------------------------------------------
+# session, cg, base, full, version_time and now come from conftest.py; the chunkedgraph routes
+# take POSIX seconds, so this module narrows the two times to floats.
 
 
 @pytest.fixture(scope="module")
-def session(demo_server):
-    with requests.Session() as s:
-        s.headers["Authorization"] = f"Bearer {demo_server.token}"
-        yield guard(s)
+def version_time(version_time) -> dict[int, float]:
+    return {version: when.timestamp() for version, when in version_time.items()}
 
 
 @pytest.fixture(scope="module")
-def cg(demo_server):
-    return f"{demo_server.url}/segmentation/api/v1/table/{catalog.PCG_TABLE}"
-
-
-@pytest.fixture(scope="module")
-def base(demo_server):
-    return f"{demo_server.url}/materialize/api/v3/datastack/{demo_server.datastack}"
-
-
-@pytest.fixture(scope="module")
-def version_time(session, base):
-    meta = ok(session.get(f"{base}/metadata", params={"expired": "False"}))
-    return {
-        m["version"]: datetime.strptime(m["time_stamp"], "%Y-%m-%dT%H:%M:%S.%f").replace(
-            tzinfo=timezone.utc).timestamp()
-        for m in meta
-    }
-
-
-@pytest.fixture(scope="module")
-def now():
-    return (datetime.now(timezone.utc) - timedelta(seconds=1)).timestamp()
-
-
-@pytest.fixture(scope="module")
-def frozen(session, base):
-    cache: dict = {}
-
-    def get(table: str, version: int) -> pd.DataFrame:
-        if (table, version) not in cache:
-            cache[table, version] = frame(session.post(
-                f"{base}/version/{version}/table/{table}/query",
-                params={"arrow_format": "True"}, json={}))
-        return cache[table, version]
-
-    return get
-
-
-def roots_binary(session, cg, svs, timestamp=None) -> np.ndarray:
-    params = {} if timestamp is None else {"timestamp": repr(float(timestamp))}
-    r = session.post(f"{cg}/roots_binary", params=params,
-                     data=np.asarray(svs, dtype="<u8").tobytes())
-    assert r.status_code == 200, r.text[:300]
-    assert len(r.content) == 8 * len(svs)
-    return np.frombuffer(r.content, dtype="<u8")
+def now(now) -> float:
+    return now.timestamp()
 
 
 def is_latest(session, cg, ids, timestamp=None) -> list[bool]:
@@ -191,10 +105,10 @@ def test_unknown_pcg_table_is_400_invalid_table_id(session, demo_server):
 
 @pytest.mark.parametrize("version", VALID)
 def test_roots_at_version_timestamps_equal_the_materialized_root_ids(
-    session, cg, frozen, version_time, version
+    session, cg, full, version_time, version
 ):
-    syn = frozen("synapses", version)
-    nuc = frozen("nuclei", version)
+    syn = full("synapses", version)
+    nuc = full("nuclei", version)
     for svs, roots in (
         (syn["pre_pt_supervoxel_id"], syn["pre_pt_root_id"]),
         (syn["post_pt_supervoxel_id"], syn["post_pt_root_id"]),
@@ -204,8 +118,8 @@ def test_roots_at_version_timestamps_equal_the_materialized_root_ids(
         np.testing.assert_array_equal(got.astype(np.int64), roots.to_numpy())
 
 
-def test_roots_binary_is_little_endian_and_zero_for_unknown_ids(session, cg, frozen):
-    nuc = frozen("nuclei", LATEST)
+def test_roots_binary_is_little_endian_and_zero_for_unknown_ids(session, cg, full):
+    nuc = full("nuclei", LATEST)
     known = nuc.loc[nuc["pt_supervoxel_id"] != 0, ["pt_supervoxel_id", "pt_root_id"]].iloc[:5]
     svs = [0, 12345, *known["pt_supervoxel_id"].tolist(), 2**64 - 1, (1 << 56) + 3]
     raw = np.asarray(svs, dtype="<u8").tobytes()
@@ -223,8 +137,8 @@ def test_roots_binary_is_little_endian_and_zero_for_unknown_ids(session, cg, fro
     assert empty.status_code == 200 and empty.content == b""
 
 
-def test_roots_json_and_node_root_agree_with_roots_binary(session, cg, frozen, version_time):
-    svs = frozen("nuclei", LATEST)["pt_supervoxel_id"].iloc[:12].tolist()
+def test_roots_json_and_node_root_agree_with_roots_binary(session, cg, full, version_time):
+    svs = full("nuclei", LATEST)["pt_supervoxel_id"].iloc[:12].tolist()
     t = version_time[3]
     binary = roots_binary(session, cg, svs, t).tolist()
     as_json = ok(session.post(f"{cg}/roots", params={"timestamp": t}, json={"node_ids": svs}))
@@ -233,10 +147,10 @@ def test_roots_json_and_node_root_agree_with_roots_binary(session, cg, frozen, v
         assert ok(session.get(f"{cg}/node/{sv}/root", params={"timestamp": t})) == {"root_id": root}
 
 
-def test_roots_before_the_oldest_timestamp_are_zero(session, cg, frozen):
+def test_roots_before_the_oldest_timestamp_are_zero(session, cg, full):
     oldest = datetime.fromisoformat(ok(session.get(f"{cg}/oldest_timestamp"))["iso"])
     assert oldest.tzinfo is not None and oldest < datetime.now(timezone.utc)
-    svs = frozen("nuclei", LATEST)["pt_supervoxel_id"]
+    svs = full("nuclei", LATEST)["pt_supervoxel_id"]
     svs = svs[svs != 0].to_numpy()
     assert (roots_binary(session, cg, svs, oldest.timestamp() - 1) == 0).all()
     assert (roots_binary(session, cg, svs, oldest.timestamp() + 1) > 0).all()
@@ -245,9 +159,9 @@ def test_roots_before_the_oldest_timestamp_are_zero(session, cg, frozen):
 # --- root validity, timestamps, delta ------------------------------------------------------------
 
 
-def test_is_latest_roots_at_a_version_and_now(session, cg, frozen, version_time, now,
+def test_is_latest_roots_at_a_version_and_now(session, cg, full, version_time, now,
                                               delta_since_v4):
-    roots = sorted(set(frozen("synapses", 4)["pre_pt_root_id"]))
+    roots = sorted(set(full("synapses", 4)["pre_pt_root_id"]))
     assert all(is_latest(session, cg, roots, version_time[4]))
     later = is_latest(session, cg, roots, now)
     retired = set(delta_since_v4["old_roots"])
@@ -257,7 +171,7 @@ def test_is_latest_roots_at_a_version_and_now(session, cg, frozen, version_time,
 
 
 def test_delta_roots_agree_with_is_latest_and_with_root_lookups(
-    session, cg, frozen, version_time, now, delta_since_v4
+    session, cg, full, version_time, now, delta_since_v4
 ):
     old, new = delta_since_v4["old_roots"], delta_since_v4["new_roots"]
     assert not set(old) & set(new)
@@ -266,7 +180,7 @@ def test_delta_roots_agree_with_is_latest_and_with_root_lookups(
     assert all(is_latest(session, cg, new, now))
     assert not any(is_latest(session, cg, new, version_time[4]))
     # Completeness on the supervoxels we know: a root seen only then is old, only now is new.
-    svs = np.concatenate([frozen("synapses", LATEST)[c].to_numpy()
+    svs = np.concatenate([full("synapses", LATEST)[c].to_numpy()
                           for c in ("pre_pt_supervoxel_id", "post_pt_supervoxel_id")])
     then = set(roots_binary(session, cg, svs, version_time[4]).tolist())
     later = set(roots_binary(session, cg, svs, now).tolist())
@@ -323,8 +237,8 @@ def test_past_id_mapping_is_a_get_with_a_json_body(session, cg, version_time, no
     assert current["past_id_map"] == {str(new[0]): [new[0]]}
 
 
-def test_leaves_of_a_root_are_its_supervoxels(session, cg, frozen):
-    nuc = frozen("nuclei", LATEST)
+def test_leaves_of_a_root_are_its_supervoxels(session, cg, full):
+    nuc = full("nuclei", LATEST)
     row = nuc[nuc["pt_root_id"] != 0].iloc[0]
     svs = leaves(session, cg, row["pt_root_id"])
     assert int(row["pt_supervoxel_id"]) in svs

@@ -4,57 +4,12 @@ real HTTP, checked against the wire format caveclient reads and against the demo
 from __future__ import annotations
 
 import pytest
-import requests
+from helpers.server_http import ok
 from packaging.version import Version
 
 from cave_widgets.server.demo import catalog
 
-TIMEOUT = 30
-BROWSER_PAGES = (
-    "/sticky_auth/api/v1/authorize", "/sticky_auth/settings/", "/sticky_auth/api/v1/tos/",
-)
 SCHEMAS = ["bound_tag", "cell_type_local", "cell_type_reference", "nucleus_detection", "synapse"]
-
-
-# --- helpers (each server test file carries its own copy) ------------------------------------
-
-
-def _no_5xx_no_redirect(response, *args, **kwargs):
-    where = f"{response.request.method} {response.url}"
-    assert response.status_code < 500, f"{where} -> {response.status_code}: {response.text[:500]}"
-    if not any(p in response.url for p in BROWSER_PAGES):
-        assert not response.is_redirect, f"{where} redirected to {response.headers.get('location')}"
-
-
-def guard(session: requests.Session) -> requests.Session:
-    plain = session.request
-
-    def request(method, url, **kwargs):
-        kwargs.setdefault("timeout", TIMEOUT)
-        kwargs["allow_redirects"] = False
-        return plain(method, url, **kwargs)
-
-    session.request = request
-    session.hooks["response"].append(_no_5xx_no_redirect)
-    return session
-
-
-def ok(response: requests.Response):
-    assert response.status_code == 200, (
-        f"{response.url}: {response.status_code} {response.text[:300]}")
-    assert response.headers["Content-Type"] == "application/json"
-    return response.json()
-
-
-@pytest.fixture()
-def api(http):
-    return guard(http)
-
-
-@pytest.fixture()
-def anon():
-    with requests.Session() as s:
-        yield guard(s)
 
 
 # --- info ----------------------------------------------------------------------------------------

@@ -11,94 +11,24 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
-import requests
+from helpers.server_http import LATEST, as_user, frame, roots_binary, same
 
 from cave_widgets.server.demo import catalog
 
-TIMEOUT = 30
-LATEST = catalog.DEFAULT_VERSION
-BROWSER_PAGES = (
-    "/sticky_auth/api/v1/authorize", "/sticky_auth/settings/", "/sticky_auth/api/v1/tos/",
-)
 LIVE_PARAMS = {"return_pyarrow": "True", "arrow_format": "True", "merge_reference": "False",
                "allow_missing_lookups": "False", "allow_invalid_root_ids": "False",
                "direct_sql_pandas": "True"}
 
 
-# --- helpers (each server test file carries its own copy) ------------------------------------
-
-
-def _no_5xx_no_redirect(response, *args, **kwargs):
-    where = f"{response.request.method} {response.url}"
-    assert response.status_code < 500, f"{where} -> {response.status_code}: {response.text[:500]}"
-    if not any(p in response.url for p in BROWSER_PAGES):
-        assert not response.is_redirect, f"{where} redirected to {response.headers.get('location')}"
-
-
-def guard(session: requests.Session) -> requests.Session:
-    plain = session.request
-
-    def request(method, url, **kwargs):
-        kwargs.setdefault("timeout", TIMEOUT)
-        kwargs["allow_redirects"] = False
-        return plain(method, url, **kwargs)
-
-    session.request = request
-    session.hooks["response"].append(_no_5xx_no_redirect)
-    return session
-
-
-def frame(response: requests.Response) -> pd.DataFrame:
-    assert response.status_code == 200, response.text[:500]
-    assert response.headers["Content-Type"] == "data.arrow"
-    return pa.ipc.open_stream(response.content).read_all().to_pandas()
+# --- helpers ---------------------------------------------------------------------------------
 
 
 def iso(when: datetime) -> str:
     return when.astimezone(timezone.utc).isoformat()  # what caveclient sends: with +00:00
 
 
-def same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
-    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True),
-                                  check_dtype=False)
-
-
-# --- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def session(demo_server):
-    with requests.Session() as s:
-        s.headers["Authorization"] = f"Bearer {demo_server.token}"
-        yield guard(s)
-
-
-@pytest.fixture(scope="module")
-def base(demo_server):
-    return f"{demo_server.url}/materialize/api/v3/datastack/{demo_server.datastack}"
-
-
-@pytest.fixture(scope="module")
-def cg(demo_server):
-    return f"{demo_server.url}/segmentation/api/v1/table/{catalog.PCG_TABLE}"
-
-
-@pytest.fixture(scope="module")
-def version_time(session, base):
-    meta = session.get(f"{base}/metadata", params={"expired": "False"}).json()
-    return {
-        m["version"]: datetime.strptime(m["time_stamp"], "%Y-%m-%dT%H:%M:%S.%f").replace(
-            tzinfo=timezone.utc)
-        for m in meta
-    }
-
-
-@pytest.fixture(scope="module")
-def now():
-    # One "now" for the whole module: the history is frozen before it (last edit 30 min ago).
-    return datetime.now(timezone.utc) - timedelta(seconds=1)
+# --- fixtures (session, base, cg, full, version_time and now come from conftest.py) ------------
 
 
 @pytest.fixture(scope="module")
@@ -115,25 +45,8 @@ def live(session, base):
     return get
 
 
-@pytest.fixture(scope="module")
-def frozen(session, base):
-    cache: dict = {}
-
-    def get(table: str, version: int) -> pd.DataFrame:
-        if (table, version) not in cache:
-            cache[table, version] = frame(session.post(
-                f"{base}/version/{version}/table/{table}/query",
-                params={"arrow_format": "True"}, json={}))
-        return cache[table, version]
-
-    return get
-
-
 def roots_at(session, cg, svs, when: datetime) -> np.ndarray:
-    body = np.asarray(svs, dtype="<u8").tobytes()
-    r = session.post(f"{cg}/roots_binary", params={"timestamp": when.timestamp()}, data=body)
-    assert r.status_code == 200
-    return np.frombuffer(r.content, dtype="<u8").astype(np.int64)
+    return roots_binary(session, cg, svs, when.timestamp()).astype(np.int64)
 
 
 @pytest.fixture(scope="module")
@@ -152,18 +65,18 @@ def edits_after_latest(session, cg, version_time, now):
 
 @pytest.mark.parametrize("table", ["synapses", "nuclei", "cell_types", "cell_type_ref"])
 @pytest.mark.parametrize("version", [3, 4])
-def test_live_at_a_version_time_equals_that_version(live, frozen, version_time, table, version):
+def test_live_at_a_version_time_equals_that_version(live, full, version_time, table, version):
     when = version_time[version] + timedelta(milliseconds=1)
     got = live(table, when)
-    expected = frozen(table, version).drop(columns="valid")
+    expected = full(table, version).drop(columns="valid")
     assert "valid" not in got.columns
     assert list(got.columns) == list(expected.columns)
     same(got, expected)
 
 
-def test_live_rows_after_the_latest_version_differ(live, frozen, now, edits_after_latest):
+def test_live_rows_after_the_latest_version_differ(live, full, now, edits_after_latest):
     got = live("synapses", now)
-    latest = frozen("synapses", LATEST)
+    latest = full("synapses", LATEST)
     new_ids = set(got["id"]) - set(latest["id"])
     gone_ids = set(latest["id"]) - set(got["id"])
     assert new_ids, "rows were added after the newest version"
@@ -172,10 +85,10 @@ def test_live_rows_after_the_latest_version_differ(live, frozen, now, edits_afte
 
 
 def test_live_root_ids_after_the_latest_version_differ_and_follow_the_chunkedgraph(
-    session, cg, live, frozen, now, version_time, edits_after_latest
+    session, cg, live, full, now, version_time, edits_after_latest
 ):
     got = live("synapses", now)
-    latest = frozen("synapses", LATEST)
+    latest = full("synapses", LATEST)
     both = got.merge(latest, on="id", suffixes=("", "_v"))
     assert (both["pre_pt_supervoxel_id"] == both["pre_pt_supervoxel_id_v"]).all()
     changed = both[both["pre_pt_root_id"] != both["pre_pt_root_id_v"]]
@@ -243,9 +156,9 @@ def test_live_filters_equal_pandas_filtering(session, base, live, now):
 
 
 @pytest.mark.parametrize("key", ["filter_in_dict", "filter_equal_dict"])
-def test_root_ids_not_valid_at_the_timestamp_are_400(session, base, frozen, now,
+def test_root_ids_not_valid_at_the_timestamp_are_400(session, base, full, now,
                                                      edits_after_latest, key):
-    latest = frozen("synapses", LATEST)
+    latest = full("synapses", LATEST)
     retired = [r for r in edits_after_latest["old_roots"] if r in set(latest["pre_pt_root_id"])]
     assert retired
     old = int(retired[0])
@@ -258,9 +171,9 @@ def test_root_ids_not_valid_at_the_timestamp_are_400(session, base, frozen, now,
     assert "not valid at the query timestamp" in message and str(old) in message
 
 
-def test_allow_invalid_root_ids_drops_them_with_a_warning(session, base, live, frozen, now,
+def test_allow_invalid_root_ids_drops_them_with_a_warning(session, base, live, full, now,
                                                           version_time, edits_after_latest):
-    latest = frozen("synapses", LATEST)
+    latest = full("synapses", LATEST)
     in_latest = set(latest["pre_pt_root_id"])
     old = int(next(r for r in edits_after_latest["old_roots"] if r in in_latest))
     everything = live("synapses", now)
@@ -355,9 +268,7 @@ def test_concurrent_live_queries_at_many_times_are_consistent(demo_server, base,
     times = [start + timedelta(hours=17 * i) for i in range(24)]
 
     def one(when):
-        with requests.Session() as s:
-            s.headers["Authorization"] = f"Bearer {demo_server.token}"
-            guard(s)
+        with as_user(demo_server.token) as s:
             return frame(s.post(f"{base}/query", params=LIVE_PARAMS,
                                 json={"table": "nuclei", "timestamp": iso(when)}))
 

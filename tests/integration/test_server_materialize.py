@@ -11,60 +11,21 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
-import pyarrow as pa
 import pytest
 import requests
+from helpers.server_http import LATEST, TIMEOUT, VALID, frame, ok
 from packaging.version import Version
 
 from cave_widgets.server.demo import catalog
 
-TIMEOUT = 30
-LATEST = catalog.DEFAULT_VERSION
-VALID = sorted(v.version for v in catalog.VERSIONS if not v.expired)
 EXPIRED = sorted(v.version for v in catalog.VERSIONS if v.expired)
 ALL = sorted(v.version for v in catalog.VERSIONS)
 TABLES = [t.name for t in catalog.TABLES]
 NAIVE_US = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}$")
-BROWSER_PAGES = (
-    "/sticky_auth/api/v1/authorize", "/sticky_auth/settings/", "/sticky_auth/api/v1/tos/",
-)
 APIS = ["v2", "v3"]
 
 
-# --- helpers (each server test file carries its own copy) ------------------------------------
-
-
-def _no_5xx_no_redirect(response, *args, **kwargs):
-    where = f"{response.request.method} {response.url}"
-    assert response.status_code < 500, f"{where} -> {response.status_code}: {response.text[:500]}"
-    if not any(p in response.url for p in BROWSER_PAGES):
-        assert not response.is_redirect, f"{where} redirected to {response.headers.get('location')}"
-
-
-def guard(session: requests.Session) -> requests.Session:
-    plain = session.request
-
-    def request(method, url, **kwargs):
-        kwargs.setdefault("timeout", TIMEOUT)
-        kwargs["allow_redirects"] = False
-        return plain(method, url, **kwargs)
-
-    session.request = request
-    session.hooks["response"].append(_no_5xx_no_redirect)
-    return session
-
-
-def ok(response: requests.Response):
-    assert response.status_code == 200, (
-        f"{response.url}: {response.status_code} {response.text[:300]}")
-    assert response.headers["Content-Type"] == "application/json"
-    return response.json()
-
-
-def frame(response: requests.Response) -> pd.DataFrame:
-    assert response.status_code == 200, response.text[:500]
-    assert response.headers["Content-Type"] == "data.arrow"
-    return pa.ipc.open_stream(response.content).read_all().to_pandas()
+# --- helpers ---------------------------------------------------------------------------------
 
 
 def parse_naive(text: str) -> datetime:
@@ -72,36 +33,13 @@ def parse_naive(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
 
 
-@pytest.fixture(scope="module")
-def session(demo_server):
-    with requests.Session() as s:
-        s.headers["Authorization"] = f"Bearer {demo_server.token}"
-        yield guard(s)
-
-
-@pytest.fixture(scope="module")
-def root(demo_server):
-    return f"{demo_server.url}/materialize/api"
+# --- fixtures (session, root and full come from conftest.py) ----------------------------------
 
 
 @pytest.fixture(scope="module")
 def anchor(demo_server):
     """The server's notion of 'time zero' for the catalog's relative times."""
     return demo_server.context.store.anchor
-
-
-@pytest.fixture(scope="module")
-def full(session, root):
-    cache: dict = {}
-
-    def get(table: str, version: int) -> pd.DataFrame:
-        if (table, version) not in cache:
-            url = f"{root}/v3/datastack/demo_local/version/{version}/table/{table}/query"
-            cache[table, version] = frame(session.post(
-                url, params={"arrow_format": "True"}, json={}, headers={"Accept-Encoding": "zstd"}))
-        return cache[table, version]
-
-    return get
 
 
 # --- service versions --------------------------------------------------------------------------

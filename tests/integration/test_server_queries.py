@@ -14,98 +14,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-import requests
+from helpers.server_http import LATEST, as_user, frame, post_query, same, table_url
 
 from cave_widgets.server.demo import catalog
 
-TIMEOUT = 30
-LATEST = catalog.DEFAULT_VERSION
-BROWSER_PAGES = (
-    "/sticky_auth/api/v1/authorize", "/sticky_auth/settings/", "/sticky_auth/api/v1/tos/",
-)
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 LZ4_FRAME_MAGIC = b"\x04\x22\x4d\x18"
 LIMITED = '201 - "Limited query to {} rows'
 
-
-# --- helpers (each server test file carries its own copy; no shared module on purpose) ---
-
-
-def _no_5xx_no_redirect(response, *args, **kwargs):
-    where = f"{response.request.method} {response.url}"
-    assert response.status_code < 500, f"{where} -> {response.status_code}: {response.text[:500]}"
-    if not any(p in response.url for p in BROWSER_PAGES):
-        assert not response.is_redirect, f"{where} redirected to {response.headers.get('location')}"
-
-
-def guard(session: requests.Session) -> requests.Session:
-    """Every call gets a timeout, never follows redirects, and fails on any 5xx."""
-    plain = session.request
-
-    def request(method, url, **kwargs):
-        kwargs.setdefault("timeout", TIMEOUT)
-        kwargs["allow_redirects"] = False
-        return plain(method, url, **kwargs)
-
-    session.request = request
-    session.hooks["response"].append(_no_5xx_no_redirect)
-    return session
-
-
-def frame(response: requests.Response) -> pd.DataFrame:
-    assert response.status_code == 200, response.text[:500]
-    assert response.headers["Content-Type"] == "data.arrow"
-    return pa.ipc.open_stream(response.content).read_all().to_pandas()
-
-
-def post_query(session, url, body=None, *, encoding="zstd", **params):
-    """POST a query the way caveclient 8 does (Arrow, typed, split positions)."""
-    query = {"return_pyarrow": "True", "arrow_format": "True", "split_positions": "True",
-             "direct_sql_pandas": "True"}
-    query.update({k: str(v) for k, v in params.items()})
-    return session.post(url, params=query, json={} if body is None else body,
-                        headers={"Accept-Encoding": encoding})
-
-
-def same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
-    pd.testing.assert_frame_equal(
-        got.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False
-    )
-
-
-# --- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def base(demo_server):
-    return f"{demo_server.url}/materialize/api/v3/datastack/{demo_server.datastack}"
-
-
-@pytest.fixture(scope="module")
-def session(demo_server):
-    with requests.Session() as s:
-        s.headers["Authorization"] = f"Bearer {demo_server.token}"
-        yield guard(s)
-
-
-@pytest.fixture(scope="module")
-def full(session, base):
-    """Whole tables (and the view) at a version, fetched once per module."""
-    cache: dict = {}
-
-    def get(name: str, version: int = LATEST, kind: str = "table") -> pd.DataFrame:
-        key = (name, version, kind)
-        if key not in cache:
-            url = (table_url(base, name, version) if kind == "table"
-                   else f"{base}/version/{version}/views/{name}/query")
-            cache[key] = frame(post_query(session, url))
-        return cache[key]
-
-    return get
-
-
-def table_url(base, table, version=LATEST):
-    return f"{base}/version/{version}/table/{table}/query"
+# session, base and full come from conftest.py; full(name, version=LATEST, kind="table")
+# fetches a whole table (or view) once per module.
 
 
 # --- every filter kind ------------------------------------------------------------------------
@@ -478,9 +396,8 @@ def test_concurrent_queries_return_the_same_as_serial_ones(demo_server, base, fu
     bodies = [{"offset": o, "limit": 50} for o in range(0, len(nuc), 50)] * 3
 
     def one(body):
-        with requests.Session() as s:
-            s.headers["Authorization"] = f"Bearer {demo_server.token}"
-            return frame(post_query(guard(s), table_url(base, "nuclei"), body))
+        with as_user(demo_server.token) as s:
+            return frame(post_query(s, table_url(base, "nuclei"), body))
 
     with ThreadPoolExecutor(8) as pool:
         pages = list(pool.map(one, bodies))

@@ -10,12 +10,12 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 import requests
+from helpers.server_http import LATEST, TIMEOUT
 
 from cave_widgets.server.app import build_app
 from cave_widgets.server.demo import catalog
 
-TIMEOUT = 30
-LATEST = catalog.DEFAULT_VERSION
+# Route templates of the browser pages (open, and allowed to redirect).
 BROWSER_PAGES = ("/sticky_auth/api/v1/authorize", "/sticky_auth/settings/tokens",
                  "/sticky_auth/api/v1/tos/{tos_id}/accept")
 OPEN = {
