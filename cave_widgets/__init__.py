@@ -1,8 +1,25 @@
 """cave_widgets: work with CAVE connectomics services from a notebook.
 
-The client core lives in ``cave_widgets.client``, the Jupyter widgets in
-``cave_widgets.widgets`` and an embedded CAVE-compatible demo server in
-``cave_widgets.server``. Importing this package is cheap: heavy dependencies load on first use.
+``from cave_widgets import CAVEclient`` gives a client whose API matches caveclient's; the
+Jupyter widgets live in ``cave_widgets.widgets`` and an embedded CAVE-compatible demo server
+in ``cave_widgets.server``. Importing this package is cheap: the client, and heavy
+dependencies such as pandas and pyarrow, load on first use.
 """
 
 __version__ = "0.1.0"
+
+_CLIENT_NAMES = {"CAVEclient", "set_session_defaults", "get_session_defaults"}
+
+__all__ = sorted(_CLIENT_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _CLIENT_NAMES:
+        from . import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_CLIENT_NAMES))

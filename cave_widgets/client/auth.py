@@ -1,0 +1,192 @@
+"""The auth service: tokens (files shared with caveclient), who is signed in, user lookups and
+the login URLs the widgets open."""
+
+from __future__ import annotations
+
+import os
+import webbrowser
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+from . import errors, http, tokens
+
+if TYPE_CHECKING:
+    from .framework import CAVEclient
+
+
+def _browser_available() -> bool:
+    try:
+        webbrowser.get()
+        return True
+    except webbrowser.Error:
+        return False
+
+
+class AuthClient:
+    service = "auth"
+
+    def __init__(self, framework: CAVEclient, token: str | None, token_file: Path,
+                 token_key: str | None):
+        self.fc = framework
+        self._token = token
+        self._token_file = Path(token_file)
+        self._token_key = token_key or tokens.DEFAULT_KEY
+
+    def __repr__(self) -> str:  # never the token
+        state = "with a token" if self._token else "without a token"
+        return f"AuthClient(server_address={self.server_address!r}, {state})"
+
+    @property
+    def server_address(self) -> str:
+        return self.fc.server_address
+
+    # --- the token ---------------------------------------------------------------------------
+
+    @property
+    def token(self) -> str | None:
+        return self._token
+
+    @token.setter
+    def token(self, value: str | None) -> None:
+        self.fc.change_auth(auth_token=value)
+
+    @property
+    def token_file(self) -> Path:
+        return self._token_file
+
+    @property
+    def token_key(self) -> str:
+        return self._token_key
+
+    @property
+    def request_header(self) -> dict:
+        """The Authorization header, for callers building their own requests."""
+        return {"Authorization": f"Bearer {self._token}"} if self._token else {}
+
+    def get_token(self, token_key: str | None = None) -> str | None:
+        """Reload the token from the current token file."""
+        return tokens.read_key(self._token_file, token_key or self._token_key)
+
+    @property
+    def local_server(self) -> str | None:
+        return self.fc.local_server if self.fc.datastack_name else None
+
+    @property
+    def local_server_filepath(self) -> Path | None:
+        local = self.local_server
+        return tokens.server_file(http.netloc(local)) if local else None
+
+    def save_token(self, token: str | None = None, token_key: str = tokens.DEFAULT_KEY,
+                   overwrite: bool = False, token_file: str | os.PathLike | None = None,
+                   switch_token: bool = True, write_to_server_file: bool = True,
+                   ignore_readonly: bool = True, local_server: bool = True) -> None:
+        """Save a token where caveclient looks for it (0600 file in a 0700 folder), then use it.
+
+        Unlike caveclient, saving the value a file already holds is not an error.
+        """
+        token = token if token is not None else self._token
+        if not token or not isinstance(token, str):
+            raise ValueError("save_token needs a token (a 32-character hex string)")
+        targets = []
+        if write_to_server_file:
+            targets.append(tokens.server_file(http.netloc(self.server_address)))
+        targets.append(Path(os.path.expanduser(token_file)) if token_file else self._token_file)
+        if local_server and self.local_server_filepath is not None:
+            targets.append(self.local_server_filepath)
+        for path in dict.fromkeys(targets):
+            try:
+                tokens.write_key(path, token, token_key, overwrite=overwrite)
+            except PermissionError:
+                if not ignore_readonly:
+                    raise
+        if switch_token:
+            self.fc.change_auth(auth_token=token, auth_token_key=token_key,
+                                auth_token_file=token_file or self._token_file)
+
+    # --- URLs for people -----------------------------------------------------------------
+
+    @property
+    def token_page_url(self) -> str:
+        return f"{self.server_address}/sticky_auth/settings/tokens"
+
+    @property
+    def new_token_url(self) -> str:
+        return f"{self.server_address}/auth/api/v1/create_token"
+
+    def login_url(self, redirect: str | None = None) -> str:
+        """The sign-in page. Without `redirect` it posts the token to the window that opened it
+        (popup flow); with it, it redirects there with `middle_auth_token=` added."""
+        url = f"{self.server_address}/sticky_auth/api/v1/authorize"
+        return f"{url}?{urlencode({'redirect': redirect})}" if redirect else url
+
+    def get_token_page(self, open: bool = False) -> str:
+        """URL of the page listing your tokens; opened in a browser if asked and possible."""
+        if open and _browser_available():
+            webbrowser.open(self.token_page_url)
+        return self.token_page_url
+
+    def get_new_token(self, open: bool = False, no_text: bool = True) -> str:
+        """URL that mints a new long-lived token when opened signed in (older tokens stay
+        valid); opened in a browser if asked and possible."""
+        if not no_text:
+            print(f"Open {self.new_token_url} while signed in, copy the token it shows, and "
+                  "save it with client.auth.save_token(token).")
+        if open and _browser_available():
+            webbrowser.open(self.new_token_url)
+        return self.new_token_url
+
+    def setup_token(self, make_new: bool = True, open: bool = True) -> str:
+        if make_new:
+            return self.get_new_token(open=open, no_text=False)
+        print(f"Open {self.token_page_url}, copy a token, and save it with "
+              "client.auth.save_token(token).")
+        return self.get_token_page(open=open)
+
+    # --- the service ---------------------------------------------------------------------
+
+    def _get(self, path: str, **params):
+        response = http.request(self.fc.session, "GET", f"{self.server_address}/auth/api/v1/{path}",
+                                params=params or None, token_page=self.token_page_url)
+        return http.json_of(response)
+
+    def whoami(self) -> dict:
+        """Who the token belongs to and what they may do (the auth service's user cache
+        record); also updates the client's auth state. Raises AuthenticationError when the
+        token is missing or rejected."""
+        if not self._token:
+            self.fc._set_auth_state("anonymous", None)
+            raise errors.AuthenticationError(
+                "No token is set for this client.",
+                action=f"Get one at {self.token_page_url} and save it with "
+                       "client.auth.save_token(token), or sign in with the LoginWidget.")
+        try:
+            record = self._get("user/cache")
+        except errors.AuthenticationError:
+            self.fc._set_auth_state("rejected", None)
+            raise
+        self.fc._set_auth_state("verified", record)
+        return record
+
+    def get_user_information(self, user_ids) -> list[dict]:
+        ids = ",".join(str(int(i)) for i in user_ids)
+        return self._get("user", id=ids)
+
+    def get_usernames(self, user_ids) -> dict[int, str]:
+        """Names for user ids (any signed-in user may ask)."""
+        ids = ",".join(str(int(i)) for i in user_ids)
+        return {u["id"]: u["name"] for u in self._get("username", id=ids)}
+
+    def get_group_users(self, group_id: int) -> list[dict]:
+        return self._get(f"group/{int(group_id)}/user")
+
+    def get_tokens(self) -> list[dict]:
+        return self._get("user/token")
+
+    def create_token(self, description: str = "") -> str:
+        """Mint a new long-lived API key for the signed-in user (needs a valid token)."""
+        response = http.request(
+            self.fc.session, "POST", f"{self.server_address}/auth/api/v1/user/token",
+            data=http.encode_json({"description": description}),
+            headers={"Content-Type": "application/json"}, token_page=self.token_page_url)
+        return http.json_of(response)

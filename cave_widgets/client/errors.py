@@ -1,0 +1,103 @@
+"""Typed errors: each says what the server said and what to do about it.
+
+HTTP failures subclass `requests.HTTPError`, so code written for caveclient that catches
+`HTTPError` keeps working; lookups of unknown things also subclass `ValueError`, as the
+matching caveclient errors are ValueErrors.
+"""
+
+from __future__ import annotations
+
+import requests
+
+
+class CAVEError(Exception):
+    """Base of every cave_widgets client error."""
+
+    action: str = ""
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text} {self.action}".strip() if self.action else text
+
+
+class CAVEHTTPError(CAVEError, requests.HTTPError):
+    """A CAVE service answered with an error status."""
+
+    def __init__(self, message: str, *, status: int | None = None, url: str | None = None,
+                 server_message: str | None = None, action: str = "", response=None,
+                 data: dict | None = None):
+        super().__init__(message, response=response)
+        self.status = status
+        self.url = url
+        self.server_message = server_message
+        self.data = data or {}
+        if action:
+            self.action = action
+
+
+class AuthenticationError(CAVEHTTPError):
+    """No token, or the server rejected it (401)."""
+
+
+class PermissionDeniedError(CAVEHTTPError):
+    """Signed in, but this user may not see the resource (403 missing_permission)."""
+
+
+class TermsOfServiceError(PermissionDeniedError):
+    """The dataset's terms of service have not been accepted (403 missing_tos)."""
+
+    @property
+    def tos_form_url(self) -> str | None:
+        return self.data.get("tos_form_url")
+
+
+class NotFoundError(CAVEHTTPError, ValueError):
+    """The server does not know the thing asked for (404)."""
+
+
+class UnknownDatastackError(NotFoundError):
+    pass
+
+
+class UnknownTableError(NotFoundError):
+    pass
+
+
+class UnknownVersionError(NotFoundError):
+    pass
+
+
+class VersionExpiredError(CAVEHTTPError, ValueError):
+    """The materialization version has expired on the server (410)."""
+
+
+class InvalidRequestError(CAVEHTTPError, ValueError):
+    """The server refused the request as malformed (400)."""
+
+
+class ServerError(CAVEHTTPError):
+    """The server failed (5xx) after any retries."""
+
+
+class ServerUnreachableError(CAVEError, requests.ConnectionError):
+    """No answer from the server (connection refused, DNS, timeout) after retries."""
+
+
+class ServerIncompatibilityError(CAVEError):
+    """The server is too old for this feature."""
+
+
+class GlobalClientError(CAVEError):
+    """A datastack service was asked of a client that has no datastack."""
+
+
+class QueryValidationError(CAVEError, ValueError):
+    """A query argument is wrong; nothing was sent. The message names the argument."""
+
+
+class RowCapWarning(UserWarning):
+    """The server returned fewer rows than match: its row cap truncated the result."""
+
+
+class ExpiredVersionWarning(UserWarning):
+    """The chosen materialization version has expired on the server."""

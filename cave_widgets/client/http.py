@@ -1,0 +1,221 @@
+"""The HTTP layer every service client shares: session defaults, retries, token handling and
+turning error responses into typed exceptions."""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from . import errors
+
+log = logging.getLogger("cave_widgets.client")
+
+_DEFAULTS = {
+    "max_retries": 3,
+    "pool_block": False,
+    "pool_maxsize": 10,
+    "backoff_factor": 0.1,
+    "backoff_max": 30,
+    "status_forcelist": (429, 502, 503, 504),
+}
+SESSION_DEFAULTS: dict = dict(_DEFAULTS)
+
+
+def set_session_defaults(max_retries=3, pool_block=False, pool_maxsize=10, backoff_factor=0.1,
+                         backoff_max=30, status_forcelist=(429, 502, 503, 504)) -> None:
+    """Defaults for sessions created from now on; an argument left out is reset to its default
+    (as in caveclient). Retries cover connection errors and the statuses in
+    `status_forcelist` for GET and POST; a `Retry-After` header is honoured but capped at
+    `backoff_max` seconds, so the total wait stays below max_retries × backoff_max."""
+    SESSION_DEFAULTS.update(
+        max_retries=max_retries, pool_block=pool_block, pool_maxsize=pool_maxsize,
+        backoff_factor=backoff_factor, backoff_max=backoff_max,
+        status_forcelist=tuple(status_forcelist),
+    )
+
+
+def get_session_defaults() -> dict:
+    return SESSION_DEFAULTS
+
+
+class _BoundedRetry(Retry):
+    """urllib3 Retry whose Retry-After waits never exceed backoff_max."""
+
+    def get_retry_after(self, response):
+        wait = super().get_retry_after(response)
+        if wait is None:
+            return None
+        return min(wait, self.backoff_max)
+
+
+class BearerAuth(requests.auth.AuthBase):
+    """Adds the token only to requests for the CAVE servers this client talks to, never to
+    other hosts (neuroglancer, storage buckets...). Its repr never shows the token."""
+
+    def __init__(self, token: str, hosts: set[str]):
+        self._token = token
+        self.hosts = hosts
+
+    def __call__(self, r):
+        if urlsplit(r.url).netloc in self.hosts:
+            r.headers["Authorization"] = f"Bearer {self._token}"
+        return r
+
+    def __repr__(self) -> str:
+        return f"BearerAuth(hosts={sorted(self.hosts)})"
+
+
+def make_session(token: str | None, hosts: set[str], *, max_retries=None, pool_maxsize=None,
+                 pool_block=None) -> requests.Session:
+    d = SESSION_DEFAULTS
+    retry = _BoundedRetry(
+        total=d["max_retries"] if max_retries is None else max_retries,
+        backoff_factor=d["backoff_factor"],
+        backoff_max=d["backoff_max"],
+        status_forcelist=d["status_forcelist"],
+        allowed_methods=frozenset({"GET", "POST"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    adapter = HTTPAdapter(
+        pool_maxsize=d["pool_maxsize"] if pool_maxsize is None else pool_maxsize,
+        pool_block=d["pool_block"] if pool_block is None else pool_block,
+        max_retries=retry,
+    )
+    session = requests.Session()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    if token:
+        session.auth = BearerAuth(token, hosts)
+    return session
+
+
+def netloc(url: str) -> str:
+    return urlsplit(url if "://" in url else f"https://{url}").netloc
+
+
+# --- responses → typed errors ------------------------------------------------------------------
+
+
+def _server_message(response: requests.Response) -> tuple[str, dict]:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:500], {}
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("error") or body), body
+    return str(body), {}
+
+
+def check(response: requests.Response, *, kind: str = "", token_page: str | None = None,
+          log_warning: bool = True) -> requests.Response:
+    """Raise the typed error for an error response; log the server's Warning headers.
+
+    `kind` names what was asked for (datastack, table, version) so a 404 becomes the matching
+    Unknown...Error. A redirect on an API call means a login page: the token is missing.
+    """
+    if response.history and response.history[0].is_redirect:
+        raise errors.AuthenticationError(
+            f"{response.request.method} {response.history[0].url} was redirected, which CAVE "
+            "services do when no valid token was sent.",
+            status=response.history[0].status_code, url=response.history[0].url,
+            action=_login_action(token_page),
+        )
+    status = response.status_code
+    if status < 400:
+        if log_warning and response.headers.get("Warning"):
+            log.warning("%s", response.headers["Warning"])
+        return response
+    message, body = _server_message(response)
+    where = f"{response.request.method} {_strip_query(response.url)}"
+    common = dict(status=status, url=_strip_query(response.url), server_message=message,
+                  response=response, data=body.get("data") if isinstance(body, dict) else None)
+    error = body.get("error") if isinstance(body, dict) else None
+    if status == 401:
+        raise errors.AuthenticationError(
+            f"{status} from {where}: {message}.", action=_login_action(token_page), **common)
+    if status == 403 and error == "missing_tos":
+        link = (common["data"] or {}).get("tos_form_url")
+        raise errors.TermsOfServiceError(
+            f"403 from {where}: {message}",
+            action=f"Accept the terms of service at {link}, then try again.", **common)
+    if status == 403:
+        raise errors.PermissionDeniedError(
+            f"403 from {where}: {message}.",
+            action="Ask the dataset's administrators for access, or sign in as another user.",
+            **common)
+    if status == 404:
+        cls = {"datastack": errors.UnknownDatastackError, "table": errors.UnknownTableError,
+               "version": errors.UnknownVersionError}.get(kind, errors.NotFoundError)
+        raise cls(f"404 from {where}: {message}", **common)
+    if status == 410:
+        raise errors.VersionExpiredError(
+            f"410 from {where}: {message}",
+            action="Pick a valid version (client.materialize.get_versions()) or a timestamp.",
+            **common)
+    if 400 <= status < 500:
+        raise errors.InvalidRequestError(f"{status} from {where}: {message}", **common)
+    raise errors.ServerError(f"{status} from {where}: {message}", **common)
+
+
+def _login_action(token_page: str | None) -> str:
+    if token_page:
+        return (f"Get a token at {token_page} and save it with client.auth.save_token(token), "
+                "or sign in with cave_widgets.widgets.LoginWidget.")
+    return "Set up a token with client.auth.save_token(token)."
+
+
+def _strip_query(url: str) -> str:
+    # Our URLs never carry a token, but a server may add query strings: show only the path.
+    return url.split("?", 1)[0]
+
+
+def request(session: requests.Session, method: str, url: str, *, kind: str = "",
+            token_page: str | None = None, log_warning: bool = True, **kwargs):
+    """Send, translating connection failures (after retries) into ServerUnreachableError."""
+    kwargs.setdefault("timeout", (10, 600))
+    try:
+        response = session.request(method, url, **kwargs)
+    except requests.exceptions.RetryError as exc:
+        raise errors.ServerError(
+            f"{method} {_strip_query(url)} kept failing after retries: {exc.args[0]}",
+            url=_strip_query(url),
+        ) from None
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise errors.ServerUnreachableError(
+            f"no answer from {netloc(url)} for {method} {_strip_query(url)}: "
+            f"{type(exc).__name__}. Check the server address and your network."
+        ) from None
+    return check(response, kind=kind, token_page=token_page, log_warning=log_warning)
+
+
+def json_of(response: requests.Response):
+    try:
+        return response.json()
+    except ValueError:
+        raise errors.ServerError(
+            f"{_strip_query(response.url)} answered {response.status_code} with a body that is "
+            f"not JSON: {response.text[:200]!r}", url=_strip_query(response.url)) from None
+
+
+def encode_json(obj) -> bytes:
+    """JSON for request bodies: numpy/pandas arrays and scalars, sets and datetimes included;
+    64-bit ids stay exact integers."""
+    return json.dumps(obj, default=_default).encode()
+
+
+def _default(o):
+    import datetime as _dt
+
+    if hasattr(o, "tolist"):  # numpy arrays and scalars, pandas Series/Index/arrays
+        return o.tolist()
+    if isinstance(o, (set, frozenset, tuple)):
+        return list(o)
+    if isinstance(o, (_dt.datetime, _dt.date)):
+        return o.isoformat()
+    raise TypeError(f"cannot send {type(o).__name__} as JSON: {o!r}")

@@ -1,0 +1,119 @@
+"""Token files at the paths caveclient reads, so one login serves both tools.
+
+`~/.cloudvolume/secrets/<netloc>-cave-secret.json` (per server), then `cave-secret.json`
+(default), then the legacy `chunkedgraph-secret.json`; each a JSON object holding the token
+under a key ("token" unless told otherwise). Writes are atomic, the file 0600 in a 0700
+folder, and other keys in the file are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+DEFAULT_KEY = "token"
+TOKEN_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+
+
+def secrets_dir() -> Path:
+    return Path(os.path.expanduser("~/.cloudvolume/secrets"))
+
+
+def default_file() -> Path:
+    return secrets_dir() / "cave-secret.json"
+
+
+def legacy_file() -> Path:
+    return secrets_dir() / "chunkedgraph-secret.json"
+
+
+def server_file(netloc: str) -> Path:
+    return secrets_dir() / f"{netloc}-cave-secret.json"
+
+
+def read_key(path: Path, key: str = DEFAULT_KEY) -> str | None:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def resolve(server_netloc: str, token: str | None = None, token_file: str | os.PathLike | None = None,
+            token_key: str | None = None) -> tuple[str | None, Path]:
+    """The token to use and the file it came from (or would be saved to)."""
+    key = token_key or DEFAULT_KEY
+    if token_file is not None:
+        path = Path(os.path.expanduser(token_file))
+    elif server_file(server_netloc).exists():
+        path = server_file(server_netloc)
+    else:
+        path = default_file()
+    if token:
+        return token, path
+    found = read_key(path, key)
+    if found is None and token_file is None:
+        found = read_key(legacy_file(), key)
+    return found, path
+
+
+def write_key(path: Path, value: str, key: str = DEFAULT_KEY, overwrite: bool = True) -> bool:
+    """Store `value` under `key`, keeping the file's other keys. Returns False when the same
+    value was already there. Raises ValueError when the key holds another value and
+    overwrite is False."""
+    path = Path(path)
+    data: dict = {}
+    if path.exists():
+        try:
+            loaded = json.loads(path.read_text())
+            data = loaded if isinstance(loaded, dict) else {}
+        except ValueError:
+            data = {}
+    if data.get(key) == value:
+        return False
+    if key in data and not overwrite:
+        raise ValueError(
+            f"{path} already holds a different '{key}'; pass overwrite=True to replace it"
+        )
+    data[key] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return True
+
+
+def server_map_file() -> Path:
+    return secrets_dir() / "cave_datastack_to_server_map.json"
+
+
+def read_server_map() -> dict:
+    try:
+        data = json.loads(server_map_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def remember_server(datastack: str, server_address: str) -> None:
+    """Record which server a datastack lives on (caveclient's datastack→server cache)."""
+    if read_server_map().get(datastack) == server_address:
+        return
+    try:
+        write_key(server_map_file(), server_address, key=datastack)
+    except OSError:
+        pass  # a read-only home is fine: the cache is only a convenience
