@@ -128,8 +128,11 @@ def check(response: requests.Response, *, kind: str = "", token_page: str | None
         )
     status = response.status_code
     if status < 400:
-        if log_warning and response.headers.get("Warning"):
-            log.warning("%s", response.headers["Warning"])
+        if log_warning:
+            for text in response.headers.get("Warning", "").split(", "):
+                # Row-cap truncation is reported by the query methods (with the total).
+                if text and not text.startswith('201 - "Limited query'):
+                    log.warning("%s", text)
         return response
     message, body = _server_message(response)
     where = f"{response.request.method} {_strip_query(response.url)}"

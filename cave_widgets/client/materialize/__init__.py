@@ -1,0 +1,3 @@
+"""The materialization service client."""
+
+from .client import MaterializationClient  # noqa: F401
