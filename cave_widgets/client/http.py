@@ -129,7 +129,7 @@ def check(response: requests.Response, *, kind: str = "", token_page: str | None
     status = response.status_code
     if status < 400:
         if log_warning:
-            for text in response.headers.get("Warning", "").split(", "):
+            for text in warning_texts(response):
                 # Row-cap truncation is reported by the query methods (with the total).
                 if text and not text.startswith('201 - "Limited query'):
                     log.warning("%s", text)
@@ -164,6 +164,15 @@ def check(response: requests.Response, *, kind: str = "", token_page: str | None
     if 400 <= status < 500:
         raise errors.InvalidRequestError(f"{status} from {where}: {message}", **common)
     raise errors.ServerError(f"{status} from {where}: {message}", **common)
+
+
+def warning_texts(response: requests.Response) -> list[str]:
+    """Each Warning header line on its own (requests joins repeated headers with ", ")."""
+    raw = getattr(response.raw, "headers", None)
+    if raw is not None and hasattr(raw, "getlist"):
+        return raw.getlist("Warning")
+    text = response.headers.get("Warning")
+    return [text] if text else []
 
 
 def _login_action(token_page: str | None) -> str:
