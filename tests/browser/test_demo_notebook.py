@@ -15,8 +15,9 @@ def test_quickstart_in_jupyterlab_shows_a_query_result(jupyter_lab, page, artifa
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_text("Run All Cells", exact=True).click()
-    output = page.locator(".jp-OutputArea-output", has_text="synapses from 864691135")
-    output.wait_for(timeout=120_000)
+    # The last cell with output (the version-3 query) shows up once everything before it ran.
+    page.locator(".jp-OutputArea-output", has_text="version 3 (").wait_for(timeout=120_000)
+    assert page.locator(".jp-OutputArea-output", has_text="synapses from 864691135").count() == 2
     table = page.locator(".jp-OutputArea-output table.dataframe")
     table.last.wait_for(timeout=30_000)
     assert "post_pt_root_id" in table.last.inner_text()

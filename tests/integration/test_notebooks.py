@@ -19,8 +19,11 @@ def test_quickstart_runs_and_shows_a_query_result(monkeypatch):
         out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
         for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
     )
-    assert "versions: [(1, 'EXPIRED'), (2, 'AVAILABLE')" in text
+    assert "signed in as Demo User" in text
+    assert "version 1:" in text and "expired" in text
+    assert "synapses" in text and "nuclei" in text
     assert "synapses from 864691135" in text
+    assert "version 3 (" in text
     html = [out["data"]["text/html"] for cell in nb.cells if cell.cell_type == "code"
             for out in cell.outputs if "text/html" in out.get("data", {})]
     assert html and "post_pt_root_id" in html[-1]  # the DataFrame of the last query
