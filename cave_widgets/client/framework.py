@@ -36,6 +36,20 @@ def _utc(when) -> datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
+class _UTCTimestamp(traitlets.TraitType):
+    """A timezone-aware UTC datetime, set from anything `_utc` understands (or None)."""
+
+    default_value = None
+    allow_none = True
+    info_text = "a datetime, an ISO 8601 string or epoch seconds"
+
+    def validate(self, obj, value):
+        try:
+            return _utc(value)
+        except (TypeError, ValueError, OverflowError, OSError):
+            self.error(obj, value)
+
+
 class CAVEclient(traitlets.HasTraits):
     """A client for CAVE services, API-compatible with caveclient's CAVEclient.
 
@@ -47,7 +61,7 @@ class CAVEclient(traitlets.HasTraits):
     server_address = traitlets.Unicode(DEFAULT_SERVER)
     datastack_name = traitlets.Unicode(None, allow_none=True)
     version = traitlets.Int(None, allow_none=True)
-    timestamp = traitlets.Instance(datetime, allow_none=True)
+    timestamp = _UTCTimestamp()
     auth_state = traitlets.Enum(["anonymous", "unverified", "verified", "rejected"], "anonymous")
     user_id = traitlets.Int(None, allow_none=True)
     user_name = traitlets.Unicode(None, allow_none=True)
@@ -60,11 +74,10 @@ class CAVEclient(traitlets.HasTraits):
                  pool_block: bool | None = None, desired_resolution=None,
                  info_cache: dict | None = None, write_server_cache: bool = True,
                  version: int | None = None):
+        server_given = bool(server_address)
         if server_address is None and datastack_name:
             server_address = tokens.read_server_map().get(datastack_name)
         server_address = (server_address or DEFAULT_SERVER).rstrip("/")
-        if datastack_name and write_server_cache:
-            tokens.remember_server(datastack_name, server_address)
         self._global_only = global_only or not datastack_name
         self._pool = dict(max_retries=max_retries, pool_maxsize=pool_maxsize,
                           pool_block=pool_block)
@@ -79,6 +92,10 @@ class CAVEclient(traitlets.HasTraits):
         self._setup_auth()
         if not self._global_only:
             self.datastack_name = datastack_name
+            # As caveclient: remember the server only when both were given, and (unlike it)
+            # only once the server has confirmed the datastack exists.
+            if server_given and write_server_cache:
+                tokens.remember_server(datastack_name, self.server_address)
         if version is not None:
             self.version = version
 

@@ -120,10 +120,11 @@ def check(response: requests.Response, *, kind: str = "", token_page: str | None
     Unknown...Error. A redirect on an API call means a login page: the token is missing.
     """
     if response.history and response.history[0].is_redirect:
+        first = _strip_query(response.history[0].url)
         raise errors.AuthenticationError(
-            f"{response.request.method} {response.history[0].url} was redirected, which CAVE "
+            f"{response.request.method} {first} was redirected, which CAVE "
             "services do when no valid token was sent.",
-            status=response.history[0].status_code, url=response.history[0].url,
+            status=response.history[0].status_code, url=first,
             action=_login_action(token_page),
         )
     status = response.status_code
@@ -224,6 +225,11 @@ def encode_json(obj) -> bytes:
 def _default(o):
     import datetime as _dt
 
+    if type(o).__module__ == "numpy" and getattr(o.dtype, "kind", None) == "M":
+        # numpy datetime64: .tolist() of nanosecond values gives bare integers, so go through
+        # microseconds, which become datetimes (ISO strings below). pandas' own tolist()
+        # already gives Timestamps.
+        o = o.astype("datetime64[us]")
     if hasattr(o, "tolist"):  # numpy arrays and scalars, pandas Series/Index/arrays
         return o.tolist()
     if isinstance(o, (set, frozenset, tuple)):

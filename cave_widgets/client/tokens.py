@@ -80,8 +80,7 @@ def write_key(path: Path, value: str, key: str = DEFAULT_KEY, overwrite: bool = 
             f"{path} already holds a different '{key}'; pass overwrite=True to replace it"
         )
     data[key] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
+    _ensure_private_folder(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, 0o600)
@@ -95,6 +94,17 @@ def write_key(path: Path, value: str, key: str = DEFAULT_KEY, overwrite: bool = 
             os.unlink(tmp)
         raise
     return True
+
+
+def _ensure_private_folder(folder: Path) -> None:
+    """Create `folder` as 0700 if missing, and keep the secrets folder 0700. Any other
+    existing folder (a token_file the user chose, say in a project or /tmp) is left as it is:
+    its permissions are not ours to change."""
+    if not folder.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)  # mkdir's mode is masked by the umask
+    elif folder.resolve() == secrets_dir().resolve():
+        os.chmod(folder, 0o700)
 
 
 def server_map_file() -> Path:
