@@ -3,6 +3,7 @@ the login URLs the widgets open."""
 
 from __future__ import annotations
 
+import errno
 import os
 import webbrowser
 from pathlib import Path
@@ -13,6 +14,9 @@ from . import errors, http, tokens
 
 if TYPE_CHECKING:
     from .framework import CAVEclient
+
+
+_READ_ONLY = {errno.EROFS}
 
 
 def _browser_available() -> bool:
@@ -94,11 +98,22 @@ class AuthClient:
         targets.append(Path(os.path.expanduser(token_file)) if token_file else self._token_file)
         if local_server and self.local_server_filepath is not None:
             targets.append(self.local_server_filepath)
-        for path in dict.fromkeys(targets):
+        targets = list(dict.fromkeys(targets))
+        if not overwrite:
+            # Refuse before writing anything: a half-done save would leave some files with the
+            # new token, which the next client would then pick up although the save failed.
+            for path in targets:
+                held = tokens.read_key(path, token_key)
+                if held is not None and held != token:
+                    raise ValueError(f"{path} already holds a different '{token_key}'; pass "
+                                     "overwrite=True to replace it")
+        for path in targets:
             try:
                 tokens.write_key(path, token, token_key, overwrite=overwrite)
-            except PermissionError:
-                if not ignore_readonly:
+            except OSError as exc:
+                # A read-only file, folder or file system is skipped when asked to.
+                read_only = isinstance(exc, PermissionError) or exc.errno in _READ_ONLY
+                if not (ignore_readonly and read_only):
                     raise
         if switch_token:
             self.fc.change_auth(auth_token=token, auth_token_key=token_key,

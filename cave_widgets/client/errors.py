@@ -87,7 +87,7 @@ class ServerIncompatibilityError(CAVEError):
     """The server is too old for this feature."""
 
 
-class GlobalClientError(CAVEError):
+class GlobalClientError(CAVEError, ValueError):
     """A datastack service was asked of a client that has no datastack."""
 
 

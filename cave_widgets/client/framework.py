@@ -165,7 +165,9 @@ class CAVEclient(traitlets.HasTraits):
         if change["old"] is traitlets.Undefined or not hasattr(self, "_auth"):
             return
         self._info_cache.clear()
-        self._setup_auth()  # tokens are per server
+        # Tokens are per server: an explicit token must not follow us to another server.
+        self._auth_args["token"] = None
+        self._setup_auth()
         with self.hold_trait_notifications():
             self.version = None
             self.timestamp = None
@@ -199,12 +201,13 @@ class CAVEclient(traitlets.HasTraits):
             return None
         if isinstance(version, bool) or not isinstance(version, int):
             raise TypeError(f"version must be an int, got {type(version).__name__}")
-        known = self.materialize.get_versions(expired=True)
-        if version not in known:
+        valid = {v["version"]: v["valid"]
+                 for v in self.materialize.get_versions_metadata(expired=True)}
+        if version not in valid:
             raise errors.UnknownVersionError(
                 f"Version {version} does not exist for {self.datastack_name}; "
-                f"versions: {sorted(known)}")
-        if version not in self.materialize.get_versions(expired=False):
+                f"versions: {sorted(valid)}")
+        if not valid[version]:
             warnings.warn(
                 f"version {version} of {self.datastack_name} has expired; queries against it "
                 "will fail. Pick a valid one with client.materialize.get_versions().",

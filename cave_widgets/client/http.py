@@ -135,9 +135,10 @@ def check(response: requests.Response, *, kind: str = "", token_page: str | None
                 if text and not text.startswith('201 - "Limited query'):
                     log.warning("%s", text)
         return response
-    message, body = _server_message(response)
+    server_message, body = _server_message(response)
+    message = server_message.rstrip(".")  # our sentences add their own full stop
     where = f"{response.request.method} {_strip_query(response.url)}"
-    common = dict(status=status, url=_strip_query(response.url), server_message=message,
+    common = dict(status=status, url=_strip_query(response.url), server_message=server_message,
                   response=response, data=body.get("data") if isinstance(body, dict) else None)
     error = body.get("error") if isinstance(body, dict) else None
     if status == 401:
@@ -162,6 +163,10 @@ def check(response: requests.Response, *, kind: str = "", token_page: str | None
             f"410 from {where}: {message}",
             action="Pick a valid version (client.materialize.get_versions()) or a timestamp.",
             **common)
+    if status == 429:
+        raise errors.ServerError(
+            f"429 from {where}: {message}", action="The server is rate limiting; wait a "
+            "minute and try again, or lower the request rate.", **common)
     if 400 <= status < 500:
         raise errors.InvalidRequestError(f"{status} from {where}: {message}", **common)
     raise errors.ServerError(f"{status} from {where}: {message}", **common)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import ServiceClient
-from .errors import CAVEHTTPError
+from .errors import NotFoundError
 
 
 class SchemaClient(ServiceClient):
@@ -33,11 +33,11 @@ class SchemaClient(ServiceClient):
         try:
             return self._post_json(f"{self._base}/types",
                                    params={"schema_names": ",".join(schema_types)})
-        except CAVEHTTPError:
+        except NotFoundError:
             return None  # older schema services lack the bulk route, as caveclient tolerates
 
     def schema_definition_all(self) -> dict | None:
         try:
             return self._get_json(f"{self._base}/types_all")
-        except CAVEHTTPError:
+        except NotFoundError:
             return None
