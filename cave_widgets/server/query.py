@@ -314,7 +314,12 @@ def single_table_plan(
     offset, limit = parse_paging(body, row_cap)
     resolution = parse_resolution(body.get("desired_resolution"), relation.voxel_resolution)
     select = body.get("select_columns")
+    if select is None and isinstance(body.get("select_column_map"), dict):
+        select = body["select_column_map"]  # caveclient's form of a dict select_columns
     if isinstance(select, dict):  # live_live_query sends {table: [cols]}
+        unknown = set(select) - {relation.name}
+        if unknown:
+            raise BadRequest(f"select_columns names tables not in the query: {sorted(unknown)}")
         select = select.get(relation.name)
     columns = selected_columns(relation, select, "select_columns")
     if drop_valid:

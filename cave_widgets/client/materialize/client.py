@@ -3,6 +3,7 @@ themselves live in queries.py (a mixin of this class)."""
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from datetime import datetime, timezone
@@ -140,7 +141,8 @@ class MaterializationClient(QueryMethods, ServiceClient):
                            version: int | None = None, log_warning: bool = True) -> dict:
         version = self.version if version is None else version
         key = ("table_metadata", self._ds(datastack_name), int(version), table_name)
-        return dict(self._cached(key, lambda: _fold_resolution(self._get_json(
+        # deep copies: callers may change what they get without changing the cache
+        return copy.deepcopy(self._cached(key, lambda: _fold_resolution(self._get_json(
             self._url(f"/version/{int(version)}/table/{table_name}/metadata",
                       datastack_name=datastack_name), kind="table", log_warning=log_warning))))
 
@@ -149,10 +151,10 @@ class MaterializationClient(QueryMethods, ServiceClient):
         self._require_api3("get_tables_metadata")
         version = self.version if version is None else version
         key = ("tables_metadata", self._ds(datastack_name), int(version))
-        return [dict(m) for m in self._cached(key, lambda: [_fold_resolution(m) for m in
+        return copy.deepcopy(self._cached(key, lambda: [_fold_resolution(m) for m in
                 self._get_json(self._url(f"/version/{int(version)}/tables/metadata",
                                          datastack_name=datastack_name), kind="version",
-                               log_warning=log_warning)])]
+                               log_warning=log_warning)]))
 
     # --- views -----------------------------------------------------------------------------
 
@@ -175,9 +177,9 @@ class MaterializationClient(QueryMethods, ServiceClient):
         self._require_api3("get_view_schema")
         version = self.version if materialization_version is None else materialization_version
         key = ("view_schema", self._ds(datastack_name), int(version), view_name)
-        return self._cached(key, lambda: self._get_json(
+        return copy.deepcopy(self._cached(key, lambda: self._get_json(
             self._url(f"/version/{int(version)}/views/{view_name}/schema",
-                      datastack_name=datastack_name), kind="table", log_warning=log_warning))
+                      datastack_name=datastack_name), kind="table", log_warning=log_warning)))
 
     def get_view_schemas(self, materialization_version: int | None = None,
                          datastack_name: str | None = None, log_warning: bool = True) -> dict:

@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import ServerError
+from .positions import PositionArray
 
 _LIMIT = re.compile(r'Limited query to (\d+) rows')
 _NULLABLE = {"Int64": pd.Int64Dtype(), "Int32": pd.Int32Dtype(), "Float32": pd.Float32Dtype(),
@@ -46,26 +47,44 @@ def to_dataframe(table: pa.Table, split_positions: bool) -> pd.DataFrame:
     """Decode to pandas with the server's nullable dtypes. Unless split_positions, each x/y/z
     triple becomes one column of 3-element arrays, appended at the end as caveclient does.
 
-    The recombination happens in Arrow (a fixed-size-list column whose conversion builds
-    the per-row arrays in C++), not row by row in Python."""
+    The recombined columns are PositionArrays: one (n, 3) block whose rows come out as
+    arrays, instead of n separate arrays built up front."""
     dtypes = _pandas_dtypes(table)
     table = table.replace_schema_metadata(None)
     combined = {}
     if not split_positions:
         for base in position_triples(table.column_names):
-            xyz = [table.column(f"{base}_{a}") for a in "xyz"]
-            values = np.column_stack([c.to_numpy() for c in xyz]).ravel()
-            combined[base] = pa.FixedSizeListArray.from_arrays(pa.array(values), 3)
+            xyz = np.column_stack([table.column(f"{base}_{a}").to_numpy() for a in "xyz"])
+            if xyz.dtype.kind in "iu":
+                # as caveclient (whose per-row arrays come from Python ints): int64, so
+                # arithmetic on nanometre coordinates cannot overflow int32
+                xyz = xyz.astype(np.int64)
+            combined[base] = PositionArray(xyz)
             for a in "xyz":
                 table = table.drop_columns(f"{base}_{a}")
-    # The server's metadata maps each Arrow type to one nullable dtype (int64 → Int64...).
-    by_type = {}
-    for name, dtype in dtypes.items():
-        if name in table.column_names:
-            by_type.setdefault(table.schema.field(name).type, dtype)
-    df = table.to_pandas(types_mapper=by_type.get)
-    for base, array in combined.items():
-        df[base] = array.to_pandas().to_numpy() if len(array) else np.empty(0, dtype=object)
+    # Each column's dtype from the server's metadata, where it fits the column's Arrow type:
+    # positions the client rescaled itself (float now, Int32 in the metadata) become Float64.
+    wanted = {}
+    for name in table.column_names:
+        dtype, kind = dtypes.get(name), table.schema.field(name).type
+        if dtype is not None and pa.types.is_floating(kind) and dtype.kind in "iu":
+            dtype = pd.Float64Dtype()
+        wanted[name] = dtype
+    # pyarrow maps dtypes per Arrow type: use that where all columns of a type agree, and
+    # convert the others column by column.
+    by_type, mixed = {}, set()
+    for name, dtype in wanted.items():
+        kind = table.schema.field(name).type
+        if by_type.setdefault(kind, dtype) != dtype:
+            mixed.add(kind)
+    mapper = {k: d for k, d in by_type.items() if d is not None and k not in mixed}
+    df = table.to_pandas(types_mapper=mapper.get)
+    for name, dtype in wanted.items():
+        if dtype is not None and table.schema.field(name).type in mixed:
+            df[name] = table.column(name).to_pandas(types_mapper={
+                table.schema.field(name).type: dtype}.get)
+    for base, positions in combined.items():
+        df[base] = positions
     return df
 
 

@@ -39,29 +39,25 @@ class QueryBuilder:
 
     table: str = ""
     description: str = ""
-    fields: dict = {}
+    _field_map: dict = {}  # filter keyword → _Field
+    # as caveclient's classes: lists of keyword names
+    fields: list = []
+    numeric_fields: list = []
+    spatial_fields: list = []
     _manager = None
 
     def __init__(self, **filters):
-        unknown = sorted(set(filters) - set(self.fields))
+        unknown = sorted(set(filters) - set(self._field_map))
         if unknown:
             raise QueryValidationError(
                 f"{self.table} has no filter field {', '.join(unknown)}; fields: "
-                f"{', '.join(sorted(self.fields))}")
+                f"{', '.join(sorted(self._field_map))}")
         self.filters = {k: v for k, v in filters.items() if v is not None}
         self._by_table = self._route()
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.filters.items())
         return f"{self.table}({args})"
-
-    @classmethod
-    def numeric_fields(cls) -> list[str]:
-        return sorted(n for n, f in cls.fields.items() if f.kind in ("integer", "float"))
-
-    @classmethod
-    def spatial_fields(cls) -> list[str]:
-        return sorted(n for n, f in cls.fields.items() if f.kind == "position")
 
     def _route(self) -> dict[str, dict[str, dict]]:
         """{filter argument: {table: {column: value}}}"""
@@ -71,7 +67,7 @@ class QueryBuilder:
             out.setdefault(argument, {}).setdefault(field.table, {})[field.column] = value
 
         for name, value in self.filters.items():
-            field = self.fields[name]
+            field = self._field_map[name]
             if field.kind == "position":
                 put("filter_spatial_dict", field, value)
             elif isinstance(value, dict):
@@ -79,7 +75,7 @@ class QueryBuilder:
                 if bad or field.kind not in ("integer", "float"):
                     raise QueryValidationError(
                         f"{name}: comparisons are dicts with keys among <, >, <=, >= on numeric "
-                        f"fields ({', '.join(self.numeric_fields())}); got {value!r}")
+                        f"fields ({', '.join(self.numeric_fields)}); got {value!r}")
                 for op, bound in value.items():
                     put(COMPARISONS[op], field, bound)
             elif cols.is_listlike(value):
@@ -134,11 +130,14 @@ class _TableQuery(QueryBuilder):
             desired_resolution=desired_resolution, allow_missing_lookups=allow_missing_lookups,
             log_warning=log_warning, random_sample=random_sample)
 
-    def get_all(self, **kwargs):
-        return type(self)().query(**kwargs)
+    @classmethod
+    def get_all(cls, **kwargs):
+        """The whole table: ``tables.synapses.get_all(limit=10)`` (as in caveclient)."""
+        return cls().query(**kwargs)
 
-    def get_all_live(self, timestamp, **kwargs):
-        return type(self)().live_query(timestamp, **kwargs)
+    @classmethod
+    def get_all_live(cls, timestamp, **kwargs):
+        return cls().live_query(timestamp, **kwargs)
 
 
 class _ViewQuery(QueryBuilder):
@@ -152,8 +151,9 @@ class _ViewQuery(QueryBuilder):
             desired_resolution=desired_resolution, get_counts=get_counts,
             random_sample=random_sample)
 
-    def get_all(self, **kwargs):
-        return type(self)().query(**kwargs)
+    @classmethod
+    def get_all(cls, **kwargs):
+        return cls().query(**kwargs)
 
 
 class _Manager:
@@ -167,8 +167,11 @@ class _Manager:
     def _make(self, name: str, base: type, fields: dict, description: str, **extra) -> type:
         params = [inspect.Parameter(f, inspect.Parameter.KEYWORD_ONLY, default=None)
                   for f in sorted(fields)]
-        cls = type(name, (base,), {"table": name, "fields": fields, "description": description,
-                                   "_manager": self, "__doc__": description, **extra})
+        cls = type(name, (base,), {
+            "table": name, "_field_map": fields, "fields": list(fields),
+            "numeric_fields": [n for n, f in fields.items() if f.kind in ("integer", "float")],
+            "spatial_fields": [n for n, f in fields.items() if f.kind == "position"],
+            "description": description, "_manager": self, "__doc__": description, **extra})
         cls.__signature__ = inspect.Signature(params)  # tab completion shows the fields
         return cls
 

@@ -7,6 +7,7 @@ result short.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from datetime import datetime, timezone
 
@@ -37,12 +38,14 @@ def _utc(when) -> datetime:
 
 
 def _positive(name: str, value) -> int | None:
+    """limit and random_sample: > 0; offset: >= 0. numpy integers are fine (sent as int)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "limit" else 0):
-        least = "a positive" if name == "limit" else "a non-negative"
-        raise QueryValidationError(f"{name} must be {least} integer, got {value!r}")
-    return value
+    least = 0 if name == "offset" else 1
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        wanted = "a non-negative" if name == "offset" else "a positive"
+        raise QueryValidationError(f"{name} must be {wanted} integer, got {value!r}")
+    return int(value)
 
 
 def _resolution(value) -> list[float] | None:
@@ -60,6 +63,10 @@ def _resolution(value) -> list[float] | None:
 
 class QueryMethods:
     """Mixed into MaterializationClient."""
+
+    def _desired(self, desired_resolution):
+        # not `a or b`: a numpy array has no truth value
+        return self.fc.desired_resolution if desired_resolution is None else desired_resolution
 
     # --- building blocks ---------------------------------------------------------------------
 
@@ -167,12 +174,26 @@ class QueryMethods:
         timestamp = self._live_mode(materialization_version, timestamp)
         if timestamp is not None:
             nested = {k: {table: v} for k, v in filters.items() if v}
-            select = {table: select_columns} if isinstance(select_columns, list) else select_columns
+            select = ({table: select_columns} if cols.is_listlike(select_columns)
+                      else select_columns)
+            joins = suffixes = None
+            if merge_reference:  # as caveclient's live_query: reference tables are joined
+                reference = self.get_table_metadata(
+                    table, datastack_name, self.most_recent_version()).get("reference_table")
+                if reference:
+                    joins = [[table, "target_id", reference, "id"]]
+                    suffixes = {table: "", reference: "_ref"}
+                    if cols.is_listlike(select_columns):
+                        # as the server does for a flat list on a join: each name goes to
+                        # the first table that has it
+                        own = self.table_columns(table, self.most_recent_version()).kinds
+                        select = {table: [c for c in select_columns if c in own],
+                                  reference: [c for c in select_columns if c not in own]}
             return self.live_live_query(
-                table, timestamp, **nested, select_columns=select, offset=offset, limit=limit,
-                split_positions=split_positions, metadata=metadata,
-                desired_resolution=desired_resolution, random_sample=random_sample,
-                log_warning=log_warning)
+                table, timestamp, joins=joins, **nested, select_columns=select, offset=offset,
+                limit=limit, datastack_name=datastack_name, split_positions=split_positions,
+                metadata=metadata, suffixes=suffixes, desired_resolution=desired_resolution,
+                random_sample=random_sample, log_warning=log_warning)
         self._require_server(MIN_SERVER, "query_table")
         version = self.version if materialization_version is None else materialization_version
         meta = self.get_table_metadata(table, datastack_name, version)
@@ -180,7 +201,8 @@ class QueryMethods:
         if merge_reference and reference:
             suffixes = {table: "", reference: "_ref"}
             nested = {k: {table: v} for k, v in filters.items() if v}
-            select = {table: select_columns} if isinstance(select_columns, list) else select_columns
+            # a list goes as it is (the server gives each name to the first table with it)
+            select = select_columns
             return self.join_query(
                 [[table, "target_id"], [reference, "id"]], **nested, select_columns=select,
                 offset=offset, limit=limit, suffixes=suffixes, datastack_name=datastack_name,
@@ -192,15 +214,21 @@ class QueryMethods:
         body, described = self._nested_filters(
             {k: ({table: v} if v else None) for k, v in filters.items()}, lambda t: columns)
         if isinstance(select_columns, dict):
+            others = sorted(set(select_columns) - {table})
+            if others:
+                raise QueryValidationError(
+                    f"select_columns names tables {others} that this query of {table} does "
+                    "not read")
             body["select_column_map"] = {t: cols.check_select("select_columns", c, columns)
                                          for t, c in select_columns.items()}
         elif select_columns is not None:
             body["select_columns"] = cols.check_select("select_columns", select_columns, columns)
+        offset, limit = _positive("offset", offset), _positive("limit", limit)
         if offset is not None:
-            body["offset"] = _positive("offset", offset)
+            body["offset"] = offset
         if limit is not None:
-            body["limit"] = _positive("limit", limit)
-        desired = _resolution(desired_resolution or self.fc.desired_resolution)
+            body["limit"] = limit
+        desired = _resolution(self._desired(desired_resolution))
         if desired is not None:
             body["desired_resolution"] = desired
         url = self._url(f"/version/{int(version)}/table/{table}/query",
@@ -262,17 +290,27 @@ class QueryMethods:
                 t: cols.check_select("select_columns", c, columns_of(t))
                 for t, c in select_columns.items()}
         elif select_columns is not None:
+            if isinstance(select_columns, str) or not cols.is_listlike(select_columns):
+                raise QueryValidationError(
+                    f"select_columns must be a list of column names or a dict of them per "
+                    f"table, got {select_columns!r}")
+            for name in select_columns:
+                if not any(name in columns[n].kinds for n in names):
+                    raise QueryValidationError(
+                        f"select_columns: no table of this join ({', '.join(names)}) has a "
+                        f"column {name!r}")
             body["select_columns"] = list(select_columns)
         if suffixes is not None:
             if isinstance(suffixes, dict):
                 body["suffix_map"] = suffixes
             else:
                 body["suffix_map"] = dict(zip(names, suffixes))
+        offset, limit = _positive("offset", offset), _positive("limit", limit)
         if offset is not None:
-            body["offset"] = _positive("offset", offset)
+            body["offset"] = offset
         if limit is not None:
-            body["limit"] = _positive("limit", limit)
-        desired = _resolution(desired_resolution or self.fc.desired_resolution)
+            body["limit"] = limit
+        desired = _resolution(self._desired(desired_resolution))
         if desired is not None:
             body["desired_resolution"] = desired
         url = self._url(f"/version/{int(version)}/query", datastack_name=datastack_name)
@@ -319,11 +357,12 @@ class QueryMethods:
             {k: ({view_name: v} if v else None) for k, v in given.items()}, lambda t: columns)
         if select_columns is not None:
             body["select_columns"] = cols.check_select("select_columns", select_columns, columns)
+        offset, limit = _positive("offset", offset), _positive("limit", limit)
         if offset is not None:
-            body["offset"] = _positive("offset", offset)
+            body["offset"] = offset
         if limit is not None:
-            body["limit"] = _positive("limit", limit)
-        desired = _resolution(desired_resolution or self.fc.desired_resolution)
+            body["limit"] = limit
+        desired = _resolution(self._desired(desired_resolution))
         if desired is not None:
             body["desired_resolution"] = desired
         url = self._url(f"/version/{int(version)}/views/{view_name}/query",
@@ -385,13 +424,14 @@ class QueryMethods:
                     "live_live_query's select_columns maps table names to column lists")
             body["select_columns"] = {t: cols.check_select("select_columns", c, columns_of(t))
                                       for t, c in select_columns.items()}
+        offset, limit = _positive("offset", offset), _positive("limit", limit)
         if offset is not None:
-            body["offset"] = _positive("offset", offset)
+            body["offset"] = offset
         if limit is not None:
-            body["limit"] = _positive("limit", limit)
+            body["limit"] = limit
         if suffixes is not None:
             body["suffixes"] = suffixes
-        desired = _resolution(desired_resolution or self.fc.desired_resolution)
+        desired = _resolution(self._desired(desired_resolution))
         if desired is not None and self.api_version >= 3:
             body["desired_resolution"] = desired
         params = {"return_pyarrow": True, "arrow_format": True, "merge_reference": False,
