@@ -37,6 +37,11 @@ def _utc(when) -> datetime:
     return to_utc(when)
 
 
+def _filters_given(arguments: dict) -> dict:
+    """The filter arguments of a query method, by name, from its locals()."""
+    return {arg: arguments[arg] for arg, _, _ in FILTER_ARGS}
+
+
 def _positive(name: str, value) -> int | None:
     """limit and random_sample: > 0; offset: >= 0. numpy integers are fine (sent as int)."""
     if value is None:
@@ -131,6 +136,15 @@ class QueryMethods:
         frame = decode.to_dataframe(decode.arrow_table(response), split_positions=True)
         return int(frame["count"].iloc[0])
 
+    def _paging(self, body: dict, offset, limit, desired_resolution):
+        """Check offset, limit and desired_resolution and put the given ones in the body."""
+        offset, limit = _positive("offset", offset), _positive("limit", limit)
+        desired = _resolution(self._desired(desired_resolution))
+        for key, value in (("offset", offset), ("limit", limit), ("desired_resolution", desired)):
+            if value is not None:
+                body[key] = value
+        return offset, limit, desired
+
     def _base_attrs(self, version: int | None, live: bool, timestamp: datetime | None,
                     join: bool) -> dict:
         return {
@@ -163,15 +177,12 @@ class QueryMethods:
                     timestamp=None, metadata: bool = True, merge_reference: bool = True,
                     desired_resolution=None, get_counts: bool = False, random_sample=None,
                     log_warning: bool = True):
-        filters = {
-            "filter_in_dict": filter_in_dict, "filter_out_dict": filter_out_dict,
-            "filter_equal_dict": filter_equal_dict, "filter_greater_dict": filter_greater_dict,
-            "filter_less_dict": filter_less_dict,
-            "filter_greater_equal_dict": filter_greater_equal_dict,
-            "filter_less_equal_dict": filter_less_equal_dict,
-            "filter_spatial_dict": filter_spatial_dict, "filter_regex_dict": filter_regex_dict,
-        }
+        filters = _filters_given(locals())
         timestamp = self._live_mode(materialization_version, timestamp)
+        if timestamp is not None and (get_counts or not return_df):
+            raise QueryValidationError(
+                "get_counts and return_df=False are not available for queries at a timestamp "
+                "(live queries); query a materialization version instead")
         if timestamp is not None:
             nested = {k: {table: v} for k, v in filters.items() if v}
             select = ({table: select_columns} if cols.is_listlike(select_columns)
@@ -223,14 +234,7 @@ class QueryMethods:
                                          for t, c in select_columns.items()}
         elif select_columns is not None:
             body["select_columns"] = cols.check_select("select_columns", select_columns, columns)
-        offset, limit = _positive("offset", offset), _positive("limit", limit)
-        if offset is not None:
-            body["offset"] = offset
-        if limit is not None:
-            body["limit"] = limit
-        desired = _resolution(self._desired(desired_resolution))
-        if desired is not None:
-            body["desired_resolution"] = desired
+        offset, limit, desired = self._paging(body, offset, limit, desired_resolution)
         url = self._url(f"/version/{int(version)}/table/{table}/query",
                         datastack_name=datastack_name)
         response = self._post_query(url, body, self._query_params(return_df, random_sample,
@@ -277,12 +281,7 @@ class QueryMethods:
                                            f"this join ({', '.join(names)})")
             return columns[name]
 
-        given = {"filter_in_dict": filter_in_dict, "filter_out_dict": filter_out_dict,
-                 "filter_equal_dict": filter_equal_dict, "filter_greater_dict": filter_greater_dict,
-                 "filter_less_dict": filter_less_dict,
-                 "filter_greater_equal_dict": filter_greater_equal_dict,
-                 "filter_less_equal_dict": filter_less_equal_dict,
-                 "filter_spatial_dict": filter_spatial_dict, "filter_regex_dict": filter_regex_dict}
+        given = _filters_given(locals())
         body, described = self._nested_filters(given, columns_of)
         body["tables"] = [list(t) for t in tables]
         if isinstance(select_columns, dict):
@@ -305,14 +304,7 @@ class QueryMethods:
                 body["suffix_map"] = suffixes
             else:
                 body["suffix_map"] = dict(zip(names, suffixes))
-        offset, limit = _positive("offset", offset), _positive("limit", limit)
-        if offset is not None:
-            body["offset"] = offset
-        if limit is not None:
-            body["limit"] = limit
-        desired = _resolution(self._desired(desired_resolution))
-        if desired is not None:
-            body["desired_resolution"] = desired
+        offset, limit, desired = self._paging(body, offset, limit, desired_resolution)
         url = self._url(f"/version/{int(version)}/query", datastack_name=datastack_name)
         response = self._post_query(url, body, self._query_params(return_df, random_sample,
                                                                    False),
@@ -347,24 +339,12 @@ class QueryMethods:
         self._require_server(MIN_SERVER, "query_view")
         version = self.version if materialization_version is None else materialization_version
         columns = self.view_columns(view_name, version)
-        given = {"filter_in_dict": filter_in_dict, "filter_out_dict": filter_out_dict,
-                 "filter_equal_dict": filter_equal_dict, "filter_greater_dict": filter_greater_dict,
-                 "filter_less_dict": filter_less_dict,
-                 "filter_greater_equal_dict": filter_greater_equal_dict,
-                 "filter_less_equal_dict": filter_less_equal_dict,
-                 "filter_spatial_dict": filter_spatial_dict, "filter_regex_dict": filter_regex_dict}
+        given = _filters_given(locals())
         body, described = self._nested_filters(
             {k: ({view_name: v} if v else None) for k, v in given.items()}, lambda t: columns)
         if select_columns is not None:
             body["select_columns"] = cols.check_select("select_columns", select_columns, columns)
-        offset, limit = _positive("offset", offset), _positive("limit", limit)
-        if offset is not None:
-            body["offset"] = offset
-        if limit is not None:
-            body["limit"] = limit
-        desired = _resolution(self._desired(desired_resolution))
-        if desired is not None:
-            body["desired_resolution"] = desired
+        offset, limit, desired = self._paging(body, offset, limit, desired_resolution)
         url = self._url(f"/version/{int(version)}/views/{view_name}/query",
                         datastack_name=datastack_name)
         response = self._post_query(url, body, self._query_params(return_df, random_sample,
@@ -408,12 +388,7 @@ class QueryMethods:
                                            f"does not read ({', '.join(names)})")
             return columns[name]
 
-        given = {"filter_in_dict": filter_in_dict, "filter_out_dict": filter_out_dict,
-                 "filter_equal_dict": filter_equal_dict, "filter_greater_dict": filter_greater_dict,
-                 "filter_less_dict": filter_less_dict,
-                 "filter_greater_equal_dict": filter_greater_equal_dict,
-                 "filter_less_equal_dict": filter_less_equal_dict,
-                 "filter_spatial_dict": filter_spatial_dict, "filter_regex_dict": filter_regex_dict}
+        given = _filters_given(locals())
         body, described = self._nested_filters(given, columns_of)
         body = {"table": table, "timestamp": when.isoformat(), **body}
         if joins:
