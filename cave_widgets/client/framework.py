@@ -103,6 +103,30 @@ class CAVEclient(traitlets.HasTraits):
         return (f"CAVEclient<datastack_name={self.datastack_name!r}, "
                 f"server_address={self.server_address!r}>")
 
+    @staticmethod
+    def setup_token(server_address: str = DEFAULT_SERVER, overwrite: bool = True,
+                    open: bool = True) -> CAVEclient:
+        """Interactive set-up: open the token page, read the pasted token (hidden), check it
+        against the server, save it where caveclient also looks. Returns a client using it."""
+        import getpass
+
+        probe = CAVEclient(server_address=server_address, auth_token=None)
+        print(f"Sign in at {probe.auth.get_token_page(open=open)}, create or copy a token "
+              "and paste it here.")
+        while True:
+            token = getpass.getpass("token: ").strip().lower()
+            if not tokens.TOKEN_PATTERN.match(token):
+                print("A token is 32 hexadecimal characters; try again.")
+                continue
+            client = CAVEclient(server_address=server_address, auth_token=token)
+            try:
+                client.info.get_datastacks()
+            except errors.AuthenticationError:
+                print("The server did not accept that token; try again.")
+                continue
+            client.auth.save_token(token, overwrite=overwrite)
+            return client
+
     # --- configuration shared by the services ---------------------------------------------
 
     def _setup_auth(self) -> None:

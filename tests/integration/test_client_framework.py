@@ -546,3 +546,24 @@ def test_an_explicit_token_does_not_follow_a_server_change(client):
     client.server_address = "http://127.0.0.1:9"  # nothing listens there
     assert client.auth.token is None and client.auth_state == "anonymous"
     assert client.datastack_name is None and client.version is None
+
+
+def test_setup_token_checks_and_saves_the_pasted_token(demo_server, monkeypatch, home, capsys):
+    pasted = iter(["not-a-token", "0" * 32, demo_server.token.upper()])
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(pasted))
+    client = CAVEclient.setup_token(demo_server.url, open=False)
+    out = capsys.readouterr().out
+    assert "32 hexadecimal" in out and "did not accept" in out
+    assert client.auth.token == demo_server.token
+    saved = secrets(home) / f"{demo_server.url.split('//')[1]}-cave-secret.json"
+    assert json.loads(saved.read_text())["token"] == demo_server.token
+    assert demo_server.token not in out
+
+
+def test_neuroglancer_paths(client, demo_server):
+    mat = client.materialize
+    base = f"{demo_server.url}/materialize/api/v3/datastack/demo_local"
+    assert mat.neuroglancer_annotation_path("synapses") == (
+        f"precomputed://middleauth+{base}/table/synapses/precomputed")
+    assert mat.neuroglancer_segprop_path("nuclei", materialization_version=3,
+                                         for_neuroglancer=False) == f"{base}/version/3/table/nuclei"

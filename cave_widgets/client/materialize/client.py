@@ -194,6 +194,35 @@ class MaterializationClient(QueryMethods, ServiceClient):
         return self._get_json(self._url(f"/table/{table}/unique_string_values",
                                         datastack_name=datastack_name), kind="table")
 
+    # --- neuroglancer sources and admin jobs -------------------------------------------------
+
+    def neuroglancer_annotation_path(self, table_name: str, datastack_name: str | None = None,
+                                     for_neuroglancer: bool = True) -> str:
+        url = self._url(f"/table/{table_name}/precomputed", api=3, datastack_name=datastack_name)
+        return f"precomputed://middleauth+{url}" if for_neuroglancer else url
+
+    def neuroglancer_segprop_path(self, table_name: str, datastack_name: str | None = None,
+                                  materialization_version: int | None = None,
+                                  for_neuroglancer: bool = True) -> str:
+        version = self.version if materialization_version is None else materialization_version
+        url = self._url(f"/version/{int(version)}/table/{table_name}", api=3,
+                        datastack_name=datastack_name)
+        return f"precomputed://middleauth+{url}" if for_neuroglancer else url
+
+    def ingest_annotation_table(self, table_name: str, datastack_name: str | None = None):
+        """Ask the server to ingest a table (an admin job)."""
+        url = (f"{self.server_address}/materialize/api/v2/materialize/run/ingest_annotations/"
+               f"datastack/{self._ds(datastack_name)}/{table_name}")
+        return self._post_json(url, kind="table")
+
+    def lookup_supervoxel_ids(self, table_name: str, annotation_ids=None,
+                              datastack_name: str | None = None):
+        """Ask the server to look up missing supervoxel ids of a table (an admin job)."""
+        url = (f"{self.server_address}/materialize/api/v2/materialize/run/lookup_svid/"
+               f"datastack/{self._ds(datastack_name)}/{table_name}")
+        body = {"annotation_ids": list(annotation_ids)} if annotation_ids is not None else {}
+        return self._post_json(url, body, kind="table")
+
     # --- columns, for validation ---------------------------------------------------------------
 
     def table_columns(self, table: str, version: int | None = None) -> cols.TableColumns:
