@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml js/package.json js/package-lock.json
 
 # Rebundle when front-end sources change after the install (the editable install keeps
 # whatever bundle it built).
-$(BUNDLE): $(wildcard js/src/*) | $(STAMP)
+$(BUNDLE): $(wildcard js/src/* js/src/lib/*) | $(STAMP)
 	cd js && npm ci --no-audit --no-fund --loglevel=error && npm run build
 	touch $@
 

@@ -1,12 +1,5 @@
-// Front-end entry point of cave_widgets. esbuild bundles this file (and everything it
-// imports) into cave_widgets/static/index.js, which the anywidget views load as their _esm.
-// The widget views themselves are added with the widgets (issue 4); until then the bundle
-// only carries what the views will share.
-
+// Shared front-end code; each widget has its own entry point next to this file
+// (login.js, datastack.js, table_browser.js), bundled into cave_widgets/static/.
+export { createRequester } from "./lib/request.js";
+export { idToString } from "./lib/ids.js";
 export const FRONTEND_VERSION = "0.1.0";
-
-// Root and supervoxel ids exceed 2^53: the browser must hold them as strings or BigInt,
-// never as JS numbers.
-export function idToString(value) {
-  return typeof value === "bigint" ? value.toString() : String(value);
-}
