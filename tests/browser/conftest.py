@@ -107,3 +107,42 @@ def page(browser, request):
         ARTIFACTS.mkdir(exist_ok=True)
         pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}-final.png"), full_page=True)
         context.close()
+
+
+@pytest.fixture(scope="session")
+def demo_for_browser():
+    """An embedded demo server the browser and the notebook kernels both reach."""
+    from cave_widgets.server import serve_demo
+
+    server = serve_demo(scale="small")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def open_notebook(jupyter_lab, page):
+    """Write a notebook of code cells into the lab's folder, open it in JupyterLab, run all
+    cells as a person would (Run > Run All Cells), and return the page.
+
+    Usage: page = open_notebook("name", ["from cave_widgets.widgets import ...", "..."])
+    """
+    import nbformat
+
+    def run(name: str, cells: list[str], wait_for: str | None = None):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+        nbformat.write(nb, jupyter_lab["root"] / f"{name}.ipynb")
+        page.goto(f"{jupyter_lab['url']}/lab/tree/{name}.ipynb?token={jupyter_lab['token']}")
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                               timeout=90_000)
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_text("Run All Cells", exact=True).click()
+        if wait_for:
+            page.locator(wait_for).first.wait_for(timeout=120_000)
+        return page
+
+    return run
