@@ -6,6 +6,9 @@ from __future__ import annotations
 import pytest
 import requests
 
+# jp_fetch / jp_serverapp for testing the Jupyter server extension.
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
 
 @pytest.fixture(scope="session")
 def demo_server():
