@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 
 _CLIENT_NAMES = {"CAVEclient", "set_session_defaults", "get_session_defaults"}
 
-__all__ = sorted(_CLIENT_NAMES)
+__all__ = sorted(_CLIENT_NAMES | {"browse"})
 
 
 def __getattr__(name: str):
@@ -18,8 +18,12 @@ def __getattr__(name: str):
         from . import client
 
         return getattr(client, name)
+    if name == "browse":
+        from .widgets import browse
+
+        return browse
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_CLIENT_NAMES))
+    return sorted(list(globals()) + __all__)

@@ -1,1 +1,33 @@
-"""Jupyter widgets (anywidget) built on the client core. Filled in by the widgets work."""
+"""Jupyter widgets on the client core (anywidget): LoginWidget, DatastackSelector,
+TableBrowser, and Explorer / browse() with the three together. Each is bound to a
+CAVEclient's traits both ways: a change made in a cell shows in every widget, a change made
+in a widget is on the client at once."""
+
+from __future__ import annotations
+
+_WHERE = {
+    "LoginWidget": "login",
+    "DatastackSelector": "datastack",
+    "TableBrowser": "table_browser",
+    "Explorer": "explorer",
+    "browse": "explorer",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    # ipywidgets/anywidget load only when a widget is first used.
+    if name in _WHERE:
+        from importlib import import_module
+
+        try:
+            module = import_module(f"{__name__}.{_WHERE[name]}")
+        except ImportError as exc:
+            if exc.name in ("anywidget", "ipywidgets"):
+                raise ImportError(
+                    f"the widgets need {exc.name}: pip install 'cave_widgets[widgets]'"
+                ) from exc
+            raise
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
