@@ -30,6 +30,20 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop():
+    """Shadows pytest-jupyter's autouse fixture of this name (and jp_server_cleanup below,
+    which uses it): at teardown it closes the event loop Playwright's sync API is still
+    running ("Cannot close a running event loop"). Browser tests use none of pytest-jupyter's
+    server fixtures."""
+    yield None
+
+
+@pytest.fixture(autouse=True)
+def jp_server_cleanup():
+    yield
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,0 +1,105 @@
+// A DOM table for one page of rows: click a header to sort within the page, click rows to
+// select them (shift-click: range, ctrl/cmd-click: toggle). The selection is a set of
+// stable keys (ids as strings), so it survives sorting and paging.
+import { h } from "./dom.js";
+import { clickSelection, formatValue, nextSort, sortOrder } from "./grid_model.js";
+
+export function createGrid({ onSelectionChange = () => {} } = {}) {
+  let columns = [];
+  let rows = [];
+  let keyIndex = -1;
+  let sort = null; // {name, direction}
+  let order = [];
+  let selection = new Set();
+  let anchor = null;
+
+  const head = h("thead");
+  const body = h("tbody");
+  const table = h("table", { className: "cw-grid-table" }, head, body);
+  const empty = h("div", { className: "cw-grid-empty" }, "No rows on this page.");
+  const el = h("div", { className: "cw-grid", tabindex: "0" }, table, empty);
+
+  function keyOf(rowIndex) {
+    return keyIndex >= 0 ? String(rows[rowIndex][keyIndex]) : null;
+  }
+
+  function renderHead() {
+    const cells = columns.map((col) => {
+      const state = sort && sort.name === col.name ? sort.direction : "none";
+      const arrow = state === "asc" ? " ▲" : state === "desc" ? " ▼" : "";
+      return h("th", {
+        className: `cw-grid-th cw-kind-${col.kind}`,
+        "aria-sort": state === "asc" ? "ascending" : state === "desc" ? "descending" : "none",
+        "data-column": col.name,
+        title: `${col.name} (${col.kind}): click to sort this page`,
+        onClick: () => {
+          sort = nextSort(sort, col.name);
+          renderBody();
+          renderHead();
+        },
+      }, col.name, h("span", { className: "cw-grid-arrow" }, arrow));
+    });
+    head.replaceChildren(h("tr", {}, cells));
+  }
+
+  function renderBody() {
+    const index = sort ? columns.findIndex((c) => c.name === sort.name) : -1;
+    order = sortOrder(rows, index, index >= 0 ? columns[index].kind : "string", sort?.direction);
+    const trs = order.map((r) => {
+      const key = keyOf(r);
+      const tr = h("tr", {
+        className: key !== null && selection.has(key) ? "cw-grid-row cw-selected" : "cw-grid-row",
+        "data-key": key ?? "",
+        "aria-selected": key !== null && selection.has(key) ? "true" : "false",
+      }, rows[r].map((value, c) => h("td", { className: `cw-kind-${columns[c].kind}` },
+        formatValue(value, columns[c].kind))));
+      return tr;
+    });
+    body.replaceChildren(...trs);
+    empty.style.display = rows.length ? "none" : "";
+  }
+
+  function paintSelection() {
+    for (const tr of body.children) {
+      const on = selection.has(tr.dataset.key);
+      tr.classList.toggle("cw-selected", on);
+      tr.setAttribute("aria-selected", on ? "true" : "false");
+    }
+  }
+
+  body.addEventListener("mousedown", (event) => {
+    if (event.shiftKey) event.preventDefault(); // no text selection on shift-click
+  });
+  body.addEventListener("click", (event) => {
+    const tr = event.target.closest("tr");
+    if (!tr || keyIndex < 0 || !tr.dataset.key) return;
+    const visible = order.map(keyOf);
+    ({ selection, anchor } = clickSelection(selection, anchor, visible, tr.dataset.key, {
+      shift: event.shiftKey,
+      toggle: event.ctrlKey || event.metaKey,
+    }));
+    paintSelection();
+    onSelectionChange(selection);
+  });
+
+  return {
+    el,
+    // columns: [{name, kind}], rows: arrays of values, key: the key column's name
+    setData(next) {
+      columns = next.columns;
+      rows = next.rows;
+      keyIndex = next.key ? columns.findIndex((c) => c.name === next.key) : -1;
+      if (sort && !columns.some((c) => c.name === sort.name)) sort = null;
+      renderHead();
+      renderBody();
+    },
+    setSelection(keys) {
+      selection = new Set(keys);
+      if (!selection.has(anchor)) anchor = null;
+      paintSelection();
+    },
+    get sort() {
+      return sort;
+    },
+  };
+}

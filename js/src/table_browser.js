@@ -1,0 +1,306 @@
+// TableBrowser front end: a table list, filters and columns, "N rows match", a pager and one
+// page of rows at a time (Arrow IPC, ids as strings), selection, the full fetch and the code.
+// Everything the kernel does is asked for with a request id; stale answers are dropped.
+import "./table_browser.css";
+import { errorBox, h } from "./lib/dom.js";
+import { createGrid } from "./lib/grid.js";
+import { createColumnPicker, createFilterEditor } from "./lib/grid_filters.js";
+import { decodePage } from "./lib/grid_model.js";
+import { createRequester } from "./lib/request.js";
+
+let viewCount = 0;
+
+// Request ids are unique per view: two views of one widget must not take each other's replies.
+function scopedModel(model, scope) {
+  const wrapped = new Map();
+  const prefix = `${scope}:`;
+  return {
+    send: (msg, callbacks, buffers) => model.send({ ...msg, id: `${prefix}${msg.id}` }, callbacks, buffers),
+    on(name, fn) {
+      const inner = (msg, buffers) => {
+        if (msg && typeof msg.id === "string" && msg.id.startsWith(prefix)) {
+          fn({ ...msg, id: Number(msg.id.slice(prefix.length)) }, buffers);
+        }
+      };
+      wrapped.set(fn, inner);
+      model.on(name, inner);
+    },
+    off(name, fn) {
+      model.off(name, wrapped.get(fn));
+      wrapped.delete(fn);
+    },
+  };
+}
+
+const fmt = (n) => Number(n).toLocaleString("en-US");
+
+function render({ model, el }) {
+  const scope = `v${++viewCount}-${Math.random().toString(36).slice(2, 8)}`;
+  const requester = createRequester(scopedModel(model, scope));
+  const listeners = [];
+  const on = (name, fn) => { model.on(name, fn); listeners.push([name, fn]); };
+  let page = 0;
+  let pageMeta = null;
+  let pageRequest = null;
+
+  // --- elements ---------------------------------------------------------------------------
+  const atEl = h("span", { className: "cw-tb-at" });
+  const busyEl = h("span", { className: "cw-tb-busy", "aria-live": "polite" });
+  const messageEl = h("div", { className: "cw-tb-message" });
+  const errorSlot = h("div", { className: "cw-tb-error-slot" });
+  const tableList = h("div", { className: "cw-tb-tables", role: "list" });
+  const titleEl = h("div", { className: "cw-tb-title" });
+  const filters = createFilterEditor({ onApply: apply });
+  const columnPicker = createColumnPicker({ onApply: apply });
+  const queryError = h("div", { className: "cw-tb-query-error", role: "alert" });
+  const countEl = h("div", { className: "cw-count", "aria-live": "polite" });
+  const rangeEl = h("span", { className: "cw-tb-range" });
+  const pageInput = h("input", { className: "cw-page-input", type: "number", min: "1", "aria-label": "page" });
+  const pagesEl = h("span", { className: "cw-tb-pages" });
+  const button = (label, title, fn, cls = "") => h("button", { className: `cw-button ${cls}`, title, onClick: fn }, label);
+  const firstButton = button("«", "first page", () => loadPage(0), "cw-first");
+  const prevButton = button("‹ Prev", "previous page", () => loadPage(page - 1), "cw-prev");
+  const nextButton = button("Next ›", "next page", () => loadPage(page + 1), "cw-next");
+  const lastButton = button("»", "last page", () => loadPage(lastPage()), "cw-last");
+  const sizeSelect = h("select", { className: "cw-page-size", "aria-label": "rows per page" });
+  const cancelPage = button("Cancel", "stop waiting for this page", () => pageRequest?.cancel(), "cw-cancel-page");
+  const grid = createGrid({
+    onSelectionChange(selection) {
+      model.set("selection", [...selection]);
+      model.save_changes();
+      renderSelection();
+    },
+  });
+  const gridWrap = h("div", { className: "cw-grid-wrap" }, grid.el,
+    h("div", { className: "cw-grid-loading" }, h("span", {}, "Loading page…"), cancelPage));
+  const selectionEl = h("span", { className: "cw-selection" });
+  const clearSelection = button("Clear selection", "", () => {
+    model.set("selection", []);
+    model.save_changes();
+  }, "cw-clear-selection");
+  const fetchButton = button("Fetch all rows → browser.df", "fetch every matching row into the kernel, in chunks", startFetch, "cw-fetch");
+  const fetchCancel = button("Cancel", "stop the fetch", () => model.send({ type: "cancel", target: "fetch" }), "cw-fetch-cancel");
+  const fetchBar = h("progress", { className: "cw-progress", max: "1", value: "0" });
+  const fetchText = h("span", { className: "cw-fetch-text" });
+  const codeEl = h("pre", { className: "cw-code" });
+  const copyButton = button("Copy", "copy the code", () => navigator.clipboard?.writeText(model.get("code")), "cw-copy");
+
+  sizeSelect.addEventListener("change", apply);
+  pageInput.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") loadPage(Math.max(0, Number(pageInput.value) - 1));
+  });
+
+  const main = h("div", { className: "cw-tb-main" },
+    titleEl,
+    h("div", { className: "cw-tb-query" }, filters.el, columnPicker.el, queryError),
+    h("div", { className: "cw-tb-summary" }, countEl,
+      h("div", { className: "cw-pager" }, firstButton, prevButton, h("span", {}, "Page "), pageInput, pagesEl,
+        nextButton, lastButton, rangeEl, h("label", {}, "rows per page ", sizeSelect))),
+    gridWrap,
+    h("div", { className: "cw-tb-footer" },
+      h("div", { className: "cw-tb-selection" }, selectionEl, clearSelection),
+      h("div", { className: "cw-tb-fetch" }, fetchButton, fetchBar, fetchText, fetchCancel),
+      h("details", { className: "cw-tb-code" }, h("summary", {}, "Python code for this query (browser.code)"), codeEl, copyButton)));
+  const root = h("div", { className: "cw-table-browser" },
+    h("div", { className: "cw-tb-header" }, h("strong", {}, "Table browser"), atEl, busyEl),
+    messageEl, errorSlot,
+    h("div", { className: "cw-tb-body" }, h("div", { className: "cw-tb-side" }, tableList), main));
+  el.replaceChildren(root);
+
+  // --- requests ---------------------------------------------------------------------------
+  function quiet(err) {
+    if (!err.stale) console.debug("cave_widgets table browser:", err.info || err);
+  }
+
+  function apply() {
+    queryError.textContent = "";
+    requester.request("query", {
+      filters: filters.specs,
+      columns: columnPicker.selected,
+      page_size: Number(sizeSelect.value) || model.get("page_size"),
+    }).promise.catch((err) => {
+      if (err.stale) return;
+      const invalid = err.info?.kind === "invalid";
+      queryError.textContent = invalid && Object.keys(model.get("filter_errors") || {}).length
+        ? "Fix the filters marked below; nothing was sent to the server."
+        : err.info?.message || err.message;
+    });
+  }
+
+  function loadCount() {
+    if (!model.get("table")) return;
+    requester.request("count").promise.catch(quiet);
+  }
+
+  function lastPage() {
+    const total = model.get("total");
+    return total == null ? page : Math.max(0, Math.ceil(total / model.get("page_size")) - 1);
+  }
+
+  function loadPage(number) {
+    if (!model.get("table") || number < 0) return;
+    const generation = model.get("generation");
+    const request = requester.request("page", { page: number });
+    pageRequest = request;
+    root.classList.add("cw-page-loading");
+    request.promise.then(({ result, buffers }) => {
+      if (result.generation !== model.get("generation") || generation !== model.get("generation")) return;
+      grid.setData({ ...decodePage(buffers[0], result.columns), key: model.get("table_info").key });
+      grid.setSelection(model.get("selection"));
+      page = result.page;
+      pageMeta = result;
+      renderPager();
+    }).catch(quiet).finally(() => {
+      if (pageRequest === request) {
+        pageRequest = null;
+        root.classList.remove("cw-page-loading");
+      }
+    });
+  }
+
+  function startFetch() {
+    requester.request("fetch", {}, { replaceStale: false }).promise.catch(quiet);
+  }
+
+  function retry() {
+    const what = model.get("error").retry;
+    model.set("error", {});
+    if (what === "page") loadPage(page);
+    else if (what === "count") loadCount();
+    else requester.request("refresh").promise.catch(quiet);
+    renderError();
+  }
+
+  // --- rendering from the model -------------------------------------------------------------
+  function renderTables() {
+    const current = model.get("table");
+    tableList.replaceChildren(...model.get("tables").map((t) => {
+      const rows = t.rows == null ? "…" : `${t.approximate ? "≈" : ""}${fmt(t.rows)} rows`;
+      return h("button", {
+        className: `cw-tb-table${t.name === current ? " cw-current" : ""}`,
+        role: "listitem",
+        "data-table": t.name,
+        disabled: Boolean(t.disabled),
+        title: t.disabled || t.description,
+        onClick: () => {
+          root.classList.add("cw-opening");
+          requester.request("open", { table: t.name }).promise.catch(quiet)
+            .finally(() => root.classList.remove("cw-opening"));
+        },
+      }, h("div", { className: "cw-tb-table-name" }, t.name, h("span", { className: "cw-kind-badge" }, t.kind)),
+      h("div", { className: "cw-tb-table-meta" }, `${t.schema || ""} · ${rows}`),
+      h("div", { className: "cw-tb-table-desc" }, t.description || ""));
+    }));
+  }
+
+  function renderTable() {
+    const info = model.get("table_info") || {};
+    const open = Boolean(model.get("table"));
+    main.classList.toggle("cw-hidden", !open);
+    titleEl.replaceChildren(...(open ? [
+      h("h3", {}, info.name, h("span", { className: "cw-kind-badge" }, info.kind)),
+      h("div", { className: "cw-tb-desc" }, info.description || ""),
+      info.notice ? h("div", { className: "cw-tb-notice" }, `Notice: ${info.notice}`) : null,
+      info.reference ? h("div", { className: "cw-tb-desc" }, `References ${info.reference} (its own rows are shown; join with client.materialize.join_query).`) : null,
+      h("div", { className: "cw-tb-coltypes" }, model.get("columns").map((c) =>
+        h("span", { className: "cw-coltype" }, c.name, h("span", { className: "cw-kind-badge" }, c.kind)))),
+    ] : [h("div", { className: "cw-tb-desc" }, "Pick a table on the left.")]).filter(Boolean));
+    filters.setColumns(model.get("columns"), model.get("suggestions"));
+    filters.setFilters(model.get("filters"));
+    filters.setErrors(model.get("filter_errors"));
+    columnPicker.set(model.get("columns"), model.get("selected_columns"), info.key);
+  }
+
+  function renderCount() {
+    const total = model.get("total");
+    if (!model.get("table")) countEl.textContent = "";
+    else if (total == null) countEl.textContent = "Counting rows…";
+    else if (!model.get("total_exact")) countEl.textContent = `More than ${fmt(total)} rows match (live counts stop there)`;
+    else countEl.textContent = `${fmt(total)} ${total === 1 ? "row matches" : "rows match"}`;
+    renderPager();
+  }
+
+  function renderPager() {
+    const size = model.get("page_size");
+    const total = model.get("total");
+    sizeSelect.replaceChildren(...[...new Set([...model.get("page_sizes"), size])].sort((a, b) => a - b)
+      .map((n) => h("option", { value: String(n), selected: n === size }, String(n))));
+    pageInput.value = String(page + 1);
+    pagesEl.textContent = total == null ? "" : ` of ${fmt(lastPage() + 1)}`;
+    const rows = pageMeta ? pageMeta.rows : 0;
+    const start = page * size;
+    rangeEl.textContent = rows ? `rows ${fmt(start + 1)}–${fmt(start + rows)}${pageMeta.keyset ? "" : " (by offset)"}` : "";
+    if (pageMeta?.truncated) rangeEl.textContent += " — the server's row cap cut this page short";
+    const atEnd = (total != null && page >= lastPage()) || (pageMeta && rows < size);
+    firstButton.disabled = prevButton.disabled = page <= 0;
+    nextButton.disabled = lastButton.disabled = Boolean(atEnd);
+  }
+
+  function renderSelection() {
+    const n = model.get("selection").length;
+    selectionEl.textContent = n ? `${fmt(n)} selected → browser.selected_df` : "Click rows to select (shift-click: range, ctrl-click: toggle)";
+    clearSelection.disabled = !n;
+  }
+
+  function renderProgress() {
+    const p = model.get("progress") || {};
+    const running = p.state === "running";
+    fetchButton.disabled = running;
+    fetchCancel.style.display = running ? "" : "none";
+    fetchBar.style.display = p.state ? "" : "none";
+    fetchBar.value = p.total ? Math.min(1, (p.fetched || 0) / p.total) : running ? 0 : 1;
+    fetchText.textContent = p.message || "";
+    root.dataset.fetch = p.state || "idle";
+  }
+
+  function renderError() {
+    const info = model.get("error") || {};
+    errorSlot.replaceChildren(...(info.message ? [errorBox(info, retry)] : []));
+  }
+
+  function renderStatus() {
+    atEl.textContent = model.get("at") ? `· ${model.get("at")}` : "";
+    busyEl.textContent = model.get("busy") || model.get("status") === "loading" ? "working…" : "";
+    root.dataset.status = model.get("status");
+    messageEl.textContent = model.get("message") || "";
+  }
+
+  on("change:tables", renderTables);
+  on("change:table", () => { renderTables(); renderTable(); });
+  on("change:columns change:table_info change:suggestions change:selected_columns", renderTable);
+  on("change:filters", () => filters.setFilters(model.get("filters")));
+  on("change:filter_errors", () => filters.setErrors(model.get("filter_errors")));
+  on("change:total change:total_exact change:page_size", renderCount);
+  on("change:selection", () => { grid.setSelection(model.get("selection")); renderSelection(); });
+  on("change:progress", renderProgress);
+  on("change:error", renderError);
+  on("change:status change:busy change:at change:message", renderStatus);
+  on("change:code", () => { codeEl.textContent = model.get("code"); });
+  on("change:generation", () => {
+    page = 0;
+    pageMeta = null;
+    loadCount();
+    loadPage(0);
+  });
+
+  renderTables();
+  renderTable();
+  renderCount();
+  renderSelection();
+  renderProgress();
+  renderError();
+  renderStatus();
+  codeEl.textContent = model.get("code");
+  if (model.get("table")) {
+    page = Math.floor(model.get("offset") / model.get("page_size"));
+    if (model.get("total") == null) loadCount();
+    loadPage(page);
+  }
+
+  return () => {
+    for (const [name, fn] of listeners) model.off(name, fn);
+    requester.dispose();
+  };
+}
+
+export default { render };
