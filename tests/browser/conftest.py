@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from helpers.browser import run_all_cells
 from helpers.processes import stop
 
 REPO = Path(__file__).resolve().parents[2]
@@ -151,10 +152,7 @@ def open_notebook(jupyter_lab, page):
                                      "language": "python"}
         nbformat.write(nb, jupyter_lab["root"] / f"{name}.ipynb")
         page.goto(f"{jupyter_lab['url']}/lab/tree/{name}.ipynb?token={jupyter_lab['token']}")
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                               timeout=90_000)
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_text("Run All Cells", exact=True).click()
+        run_all_cells(page)
         if wait_for:
             page.locator(wait_for).first.wait_for(timeout=120_000)
         return page

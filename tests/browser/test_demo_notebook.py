@@ -2,6 +2,7 @@
 embedded server and shows a query result when its cells run."""
 
 import pytest
+from helpers.browser import run_all_cells
 
 
 @pytest.mark.slow
@@ -11,10 +12,7 @@ def test_quickstart_in_jupyterlab_shows_a_query_result(jupyter_lab, page, artifa
     page.locator(".jp-Notebook .jp-RenderedMarkdown h1", has_text="cave_widgets quick start").wait_for(
         timeout=60_000
     )
-    # Wait for the kernel, then Run > Run All Cells, as a person would.
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_text("Run All Cells", exact=True).click()
+    run_all_cells(page)  # Run > Run All Cells, as a person would
     # The last cell with output (the version-3 query) shows up once everything before it ran.
     page.locator(".jp-OutputArea-output", has_text="version 3 (").wait_for(timeout=120_000)
     assert page.locator(".jp-OutputArea-output", has_text="synapses from 864691135").count() == 2
