@@ -170,7 +170,7 @@ class AuthClient:
         record); also updates the client's auth state. Raises AuthenticationError when the
         token is missing or rejected."""
         if not self._token:
-            self.fc._set_auth_state("anonymous", None)
+            self._set_state("anonymous", None)
             raise errors.AuthenticationError(
                 "No token is set for this client.",
                 action=f"Get one at {self.token_page_url} and save it with "
@@ -178,10 +178,17 @@ class AuthClient:
         try:
             record = self._get("user/cache")
         except errors.AuthenticationError:
-            self.fc._set_auth_state("rejected", None)
+            self._set_state("rejected", None)
             raise
-        self.fc._set_auth_state("verified", record)
+        self._set_state("verified", record)
         return record
+
+    def _set_state(self, state: str, record: dict | None) -> None:
+        # A whoami that was under way while the token changed (a widget's worker thread
+        # checking while a cell calls change_auth) answered for a token the client no longer
+        # holds: it must not overwrite the state of the current token.
+        if self.fc._auth is self:
+            self.fc._set_auth_state(state, record)
 
     def get_user_information(self, user_ids) -> list[dict]:
         ids = ",".join(str(int(i)) for i in user_ids)

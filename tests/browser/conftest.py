@@ -151,7 +151,8 @@ def open_notebook(jupyter_lab, page):
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                      "language": "python"}
         nbformat.write(nb, jupyter_lab["root"] / f"{name}.ipynb")
-        page.goto(f"{jupyter_lab['url']}/lab/tree/{name}.ipynb?token={jupyter_lab['token']}")
+        # ?reset: no tabs restored from earlier tests (Run All must run this notebook)
+        page.goto(f"{jupyter_lab['url']}/lab/tree/{name}.ipynb?reset&token={jupyter_lab['token']}")
         run_all_cells(page)
         if wait_for:
             page.locator(wait_for).first.wait_for(timeout=120_000)

@@ -7,7 +7,7 @@ from helpers.browser import run_all_cells
 
 @pytest.mark.slow
 def test_quickstart_in_jupyterlab_shows_a_query_result(jupyter_lab, page, artifacts):
-    page.goto(f"{jupyter_lab['url']}/lab/tree/quickstart.ipynb?token={jupyter_lab['token']}")
+    page.goto(f"{jupyter_lab['url']}/lab/tree/quickstart.ipynb?reset&token={jupyter_lab['token']}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     page.locator(".jp-Notebook .jp-RenderedMarkdown h1", has_text="cave_widgets quick start").wait_for(
         timeout=60_000

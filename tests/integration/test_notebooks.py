@@ -1,5 +1,6 @@
 """The quickstart notebook runs top to bottom unattended, on the small demo."""
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -24,7 +25,30 @@ def test_quickstart_runs_and_shows_a_query_result(monkeypatch):
     assert "synapses" in text and "nuclei" in text
     assert "synapses from 864691135" in text
     assert "version 3 (" in text
+    assert "browser.df: " in text and "client.materialize.query_table(" in text
     html = [out["data"]["text/html"] for cell in nb.cells if cell.cell_type == "code"
             for out in cell.outputs if "text/html" in out.get("data", {})]
     assert html and "post_pt_root_id" in html[-1]  # the DataFrame of the last query
     assert all(o.get("output_type") != "error" for c in nb.cells for o in c.get("outputs", []))
+
+
+@pytest.mark.slow
+def test_real_deployment_notebook_runs_against_any_server(monkeypatch, tmp_path, demo_server):
+    """Its cells read the server from one variable: point it at the embedded server, with the
+    token saved where a signed-in user would have it."""
+    from cave_widgets.client import tokens
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    netloc = demo_server.url.split("//", 1)[1]
+    tokens.write_key(tokens.server_file(netloc), demo_server.token)
+    monkeypatch.setenv("CAVE_SERVER_ADDRESS", demo_server.url)
+    monkeypatch.setenv("CAVE_DATASTACK", demo_server.datastack)
+    nb = nbformat.read(NOTEBOOKS / "real_deployment.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = "\n".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+                     for out in cell.outputs)
+    assert "rows match the current query" in text and "rows in browser.df" in text
+    assert demo_server.token not in json.dumps(nb)

@@ -25,7 +25,7 @@ SUITES = [
     "tests/integration/test_client_materialize_tables.py",
 ]
 PROBE = ("import pandas, cave_widgets, pathlib; "
-         "assert pandas.__version__.startswith('2.'); "
+         "import pytest_jupyter; assert pandas.__version__.startswith('2.'); "
          "print(pathlib.Path(cave_widgets.__file__).resolve().parents[1])")
 
 
@@ -41,7 +41,8 @@ def ensure_env() -> None:
     steps = [
         [sys.executable, "-m", "venv", "--clear", ENV],
         [PYTHON, "-m", "pip", "install", "--quiet", "pandas>=2,<3",
-         "-e", f"{REPO}[server]", "pytest>=8", "pytest-timeout", "responses>=0.25"],
+         "-e", f"{REPO}[server]", "pytest>=8", "pytest-timeout", "responses>=0.25",
+         "pytest-jupyter[server]>=0.10"],
     ]
     for step in steps:
         done = _run(step, timeout=900, env={k: v for k, v in os.environ.items()

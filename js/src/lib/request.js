@@ -3,7 +3,10 @@
 // request of the same kind replaced it, or it was cancelled) are dropped.
 
 export function createRequester(model) {
-  let nextId = 1;
+  // Ids are unique per view: one widget shown in two outputs shares its model, and each
+  // view must only take its own replies.
+  const prefix = Math.random().toString(36).slice(2, 10);
+  let counter = 0;
   const waiting = new Map(); // id -> {resolve, reject, kind}
   const latestOfKind = new Map(); // kind -> id of the newest request of that kind
 
@@ -23,7 +26,7 @@ export function createRequester(model) {
   model.on("msg:custom", onMessage);
 
   function request(kind, payload = {}, { replaceStale = true } = {}) {
-    const id = nextId++;
+    const id = `${prefix}-${++counter}`;
     if (replaceStale) {
       const previous = latestOfKind.get(kind);
       if (previous !== undefined && waiting.has(previous)) {
