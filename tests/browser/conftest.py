@@ -91,8 +91,10 @@ def jupyter_lab(tmp_path_factory):
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module scope: Playwright's sync API keeps an event loop running while it is open,
+    # which pytest-jupyter's fixtures in later (non-browser) tests would try to close.
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
