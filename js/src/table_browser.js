@@ -8,35 +8,10 @@ import { createColumnPicker, createFilterEditor } from "./lib/grid_filters.js";
 import { decodePage } from "./lib/grid_model.js";
 import { createRequester } from "./lib/request.js";
 
-let viewCount = 0;
-
-// Request ids are unique per view: two views of one widget must not take each other's replies.
-function scopedModel(model, scope) {
-  const wrapped = new Map();
-  const prefix = `${scope}:`;
-  return {
-    send: (msg, callbacks, buffers) => model.send({ ...msg, id: `${prefix}${msg.id}` }, callbacks, buffers),
-    on(name, fn) {
-      const inner = (msg, buffers) => {
-        if (msg && typeof msg.id === "string" && msg.id.startsWith(prefix)) {
-          fn({ ...msg, id: Number(msg.id.slice(prefix.length)) }, buffers);
-        }
-      };
-      wrapped.set(fn, inner);
-      model.on(name, inner);
-    },
-    off(name, fn) {
-      model.off(name, wrapped.get(fn));
-      wrapped.delete(fn);
-    },
-  };
-}
-
 const fmt = (n) => Number(n).toLocaleString("en-US");
 
 function render({ model, el }) {
-  const scope = `v${++viewCount}-${Math.random().toString(36).slice(2, 8)}`;
-  const requester = createRequester(scopedModel(model, scope));
+  const requester = createRequester(model); // its ids are unique per view
   const listeners = [];
   const on = (name, fn) => { model.on(name, fn); listeners.push([name, fn]); };
   let page = 0;
