@@ -17,8 +17,9 @@ def test_quickstart_in_jupyterlab_shows_a_query_result(jupyter_lab, page, artifa
     page.locator(".jp-OutputArea-output", has_text="version 3 (").wait_for(timeout=120_000)
     assert page.locator(".jp-OutputArea-output", has_text="synapses from 864691135").count() == 2
     table = page.locator(".jp-OutputArea-output table.dataframe")
-    table.last.wait_for(timeout=30_000)
-    assert "post_pt_root_id" in table.last.inner_text()
+    table.first.wait_for(state="attached", timeout=30_000)
+    # textContent, not innerText: JupyterLab skips rendering cells scrolled out of view.
+    assert any("post_pt_root_id" in text for text in table.all_text_contents())
     assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
                         has_text="Traceback").count() == 0
     page.screenshot(path=str(artifacts / "quickstart-query-result.png"), full_page=True)
