@@ -81,18 +81,7 @@ def write_key(path: Path, value: str, key: str = DEFAULT_KEY, overwrite: bool = 
         )
     data[key] = value
     _ensure_private_folder(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _write_json(path, data)
     return True
 
 
@@ -105,6 +94,39 @@ def _ensure_private_folder(folder: Path) -> None:
         os.chmod(folder, 0o700)  # mkdir's mode is masked by the umask
     elif folder.resolve() == secrets_dir().resolve():
         os.chmod(folder, 0o700)
+
+
+def remove_key(path: Path, key: str = DEFAULT_KEY) -> bool:
+    """Drop `key` from a token file, keeping its other keys (atomically, 0600). The file
+    stays even when empty: while a per-server file exists, no other file is read for that
+    server, so `{}` means "no token here" rather than falling back to the default file.
+    Returns whether a key was removed."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(data, dict) or key not in data:
+        return False
+    del data[key]
+    _write_json(path, data)
+    return True
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Replace `path` atomically with `data`, the new file created 0600."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def server_map_file() -> Path:

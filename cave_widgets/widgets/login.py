@@ -9,10 +9,7 @@ Python hands it to the client. Every HTTP call runs in the widget's worker threa
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import socket
-import tempfile
 import threading
 from pathlib import Path
 
@@ -50,35 +47,6 @@ def _scrub(value, secret: str | None):
     if isinstance(value, str):
         return value.replace(secret, "…")
     return value
-
-
-def _remove_key(path: Path, key: str) -> None:
-    """Drop `key` from a token file, keeping its other keys, atomically and 0600.
-
-    The file stays even when nothing is left in it (``{}``): while the per-server file exists,
-    cave_widgets and caveclient read no other file for this server, so an empty one means
-    "no token for this server" rather than falling back to the generic cave-secret.json,
-    which may hold a token the person uses for another server.
-    """
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return
-    if not isinstance(data, dict) or key not in data:
-        return
-    del data[key]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class LoginWidget(RequestWidget):
@@ -312,13 +280,13 @@ class LoginWidget(RequestWidget):
                 ours = self._saved.get(holder) == _fingerprint(found)
                 if not ours and not confirmed:
                     return {"confirm": str(holder)}
-                _remove_key(holder, key)
+                tokens.remove_key(holder, key)
                 self._saved.pop(holder, None)
             # Keys this widget saved elsewhere (a datastack's local server file) go too.
             for path, fingerprint in list(self._saved.items()):
                 held = tokens.read_key(path, key)
                 if held is not None and _fingerprint(held) == fingerprint:
-                    _remove_key(path, key)
+                    tokens.remove_key(path, key)
                 del self._saved[path]
             c.change_auth(auth_token=None)
             if c.auth_state == "anonymous":
