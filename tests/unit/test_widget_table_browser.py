@@ -15,6 +15,7 @@ import json
 import pandas as pd
 import pyarrow as pa
 import pytest
+from helpers.widget_table_browser import browser  # noqa: F401  (fixture)
 from helpers.client_materialize import (  # noqa: F401  (fixtures)
     LATEST,
     client,
@@ -29,19 +30,6 @@ from cave_widgets.widgets.table_browser import TableBrowser
 ROOTS = "synapses"
 
 
-@pytest.fixture()
-def browser(client):
-    made = []
-
-    def make(table: str | None = None, **kwargs) -> TableBrowser:
-        b = TableBrowser(client, table=table, **kwargs)
-        made.append(b)
-        b.wait()
-        return b
-
-    yield make
-    for b in made:
-        b.close()
 
 
 def run_code(code: str, client) -> pd.DataFrame:

@@ -10,6 +10,7 @@ import warnings
 
 import pandas as pd
 import pytest
+from helpers.widget_table_browser import browser  # noqa: F401  (fixture)
 from helpers.client_materialize import (  # noqa: F401  (fixtures)
     LATEST,
     client,
@@ -25,19 +26,6 @@ from cave_widgets.widgets import browse_query as bq
 from cave_widgets.widgets.table_browser import TableBrowser
 
 
-@pytest.fixture()
-def browser(client):
-    made = []
-
-    def make(table: str | None = None, **kwargs) -> TableBrowser:
-        b = TableBrowser(client, table=table, **kwargs)
-        made.append(b)
-        b.wait()
-        return b
-
-    yield make
-    for b in made:
-        b.close()
 
 
 @pytest.fixture()

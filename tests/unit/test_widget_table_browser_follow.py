@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
+from helpers.widget_table_browser import browsers_for
 from helpers.client_materialize import (  # noqa: F401  (fixtures)
     LATEST,
     fresh_client,
@@ -31,17 +32,7 @@ def run_code(code: str, client) -> pd.DataFrame:
 
 @pytest.fixture()
 def browser(fresh_client):
-    made = []
-
-    def make(table: str | None = None, **kwargs) -> TableBrowser:
-        b = TableBrowser(fresh_client, table=table, **kwargs)
-        made.append(b)
-        b.wait()
-        return b
-
-    yield make
-    for b in made:
-        b.close()
+    yield from browsers_for(fresh_client)
 
 
 FILTERS = [{"column": "size", "op": "range", "min": "400"}]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+from helpers.widget_table_browser import browser  # noqa: F401  (fixture)
 from helpers.client_materialize import (  # noqa: F401  (fixtures)
     LATEST,
     client,
@@ -18,19 +19,6 @@ from cave_widgets.widgets.browse_paging import PageCache, PageCursor, fetch_page
 from cave_widgets.widgets.table_browser import TableBrowser
 
 
-@pytest.fixture()
-def browser(client):
-    made = []
-
-    def make(table: str | None = None, **kwargs) -> TableBrowser:
-        b = TableBrowser(client, table=table, **kwargs)
-        made.append(b)
-        b.wait()
-        return b
-
-    yield make
-    for b in made:
-        b.close()
 
 
 def page_ids(page) -> list[int]:
