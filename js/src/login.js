@@ -117,7 +117,7 @@ function render({ model, el }) {
     noticeArea.append(errorBox(info));
   }
 
-  function setPopupStatus(text, { retry = false } = {}) {
+  function setPopupStatus(text, { retry = false, tab = false } = {}) {
     popupStatus.replaceChildren();
     if (!text) return;
     popupStatus.append(text);
@@ -125,6 +125,74 @@ function render({ model, el }) {
       popupStatus.append(" ", h("button", { type: "button", className: "cw-button cw-login-retry",
         onClick: () => openPopup() }, "Retry"));
     }
+    if (tab && jupyterServer()) {
+      popupStatus.append(" ", h("button", { type: "button", className: "cw-button cw-login-tab",
+        onClick: () => signInInTab() }, "Sign in in a new tab"));
+    }
+  }
+
+  // --- sign-in through a new tab and cave_widgets' Jupyter server extension ----------------
+  // For pages whose popups cannot post the token back: CAVE redirects the new tab to the
+  // extension with a one-time nonce; this page then collects the token from the extension.
+  function jupyterServer() {
+    const cfg = document.getElementById("jupyter-config-data");
+    if (!cfg) return null;
+    try {
+      const base = JSON.parse(cfg.textContent).baseUrl || "/";
+      const xsrf = (document.cookie.match(/(?:^|;\s*)_xsrf=([^;]+)/) || [])[1] || "";
+      return { base: new URL(base, window.location.href).href, xsrf: decodeURIComponent(xsrf) };
+    } catch (_) {
+      return null;
+    }
+  }
+
+  async function extensionPost(server, path, body) {
+    return fetch(`${server.base}cave_widgets/login/${path}`, {
+      method: "POST", credentials: "same-origin", body: JSON.stringify(body || {}),
+      headers: { "X-XSRFToken": server.xsrf, "Content-Type": "application/json" },
+    });
+  }
+
+  async function signInInTab() {
+    const server = jupyterServer();
+    if (!server) return;
+    stopWatching();
+    const answer = await extensionPost(server, "nonce").catch(() => null);
+    if (!answer || !answer.ok) {
+      setPopupStatus("This Jupyter server cannot receive the sign-in (the cave_widgets server "
+        + "extension is not enabled). Paste a token below.");
+      showPaste(true);
+      return;
+    }
+    const { nonce } = await answer.json();
+    const callback = new URL(`${server.base}cave_widgets/login/callback`);
+    callback.searchParams.set("nonce", nonce);
+    const login = new URL(model.get("login_url"), window.location.href);
+    login.searchParams.set("redirect", callback.href);
+    const tab = window.open(login.href, "_blank");
+    setPopupStatus("Sign in in the new tab; this widget picks the sign-in up by itself.");
+    if (!tab) {
+      popupStatus.append(" ", h("a", { href: login.href, target: "_blank", rel: "noopener",
+        className: "cw-login-tab-link" }, "Open the sign-in page"));
+    }
+    const watch = { done: false };
+    const deadline = Date.now() + 10 * 60 * 1000;
+    watch.timer = setInterval(async () => {
+      if (watch.done) return;
+      if (Date.now() > deadline) {
+        stopWatching();
+        setPopupStatus("The sign-in was not finished in 10 minutes —", { retry: true, tab: true });
+        return;
+      }
+      const claimed = await extensionPost(server, "claim", { nonce }).catch(() => null);
+      if (!claimed || claimed.status !== 200 || watch.done) return;
+      const { token } = await claimed.json();
+      watch.done = true;
+      stopWatching();
+      if (token) sendToken(token);
+    }, POLL_MS * 2);
+    watch.onMessage = () => {};
+    popupWatch = watch;
   }
 
   function showPaste(show) {
@@ -195,7 +263,8 @@ function render({ model, el }) {
       popup = null;
     }
     if (!popup) {
-      setPopupStatus("Popup blocked. Allow popups for this page, or paste a token below.");
+      setPopupStatus("Popup blocked. Allow popups for this page, or paste a token below.",
+        { tab: true });
       showPaste(true);
       return;
     }
@@ -213,7 +282,7 @@ function render({ model, el }) {
     watch.timer = setInterval(() => {
       if (!popup.closed) return;
       stopWatching();
-      if (!watch.done) setPopupStatus("Login window closed —", { retry: true });
+      if (!watch.done) setPopupStatus("Login window closed —", { retry: true, tab: true });
     }, POLL_MS);
     window.addEventListener("message", watch.onMessage);
     popupWatch = watch;

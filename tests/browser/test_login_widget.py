@@ -214,3 +214,28 @@ def test_sign_in_by_pasting_a_token(demo_for_browser, open_notebook, jupyter_lab
     assert demo_for_browser.token not in saved  # ... the token is not
     leaked = [t for t in server_tokens(demo_for_browser) if t in saved]
     assert not leaked, "a token was saved in the notebook"
+
+
+@pytest.mark.slow
+def test_sign_in_in_a_new_tab_through_the_server_extension(demo_for_browser, open_notebook,
+                                                           page, artifacts):
+    """When the popup route fails, the widget falls back to CAVE's redirect flow: a new tab
+    signs in and is redirected to cave_widgets' Jupyter server extension, which hands the
+    token to this page once."""
+    page, panel = open_login_notebook(open_notebook, "login_tab", demo_for_browser.url)
+    widget = panel.locator(".cw-login")
+    widget.locator(".cw-login-signin").wait_for(timeout=60_000)
+    with page.expect_popup() as info:
+        widget.locator(".cw-login-signin").click()
+    info.value.close()  # the popup route fails
+    widget.locator(".cw-login-tab").wait_for(timeout=30_000)
+    with page.context.expect_page() as opened:
+        widget.locator(".cw-login-tab").click()
+    tab = opened.value
+    tab.locator("button[data-user='1']").click()
+    tab.get_by_text("Signed in. You can close this tab").wait_for(timeout=30_000)
+    assert demo_for_browser.token not in tab.url and "middle_auth_token" not in tab.url
+    widget.locator(".cw-login-name", has_text="Demo User").wait_for(timeout=60_000)
+    assert widget.get_attribute("data-status") == "signed_in"
+    widget.screenshot(path=str(artifacts / "login-signed-in-tab.png"))
+    assert "auth_state=verified user=Demo User" in run_cell(page, panel, 1, "auth_state=verified")
