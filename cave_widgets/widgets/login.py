@@ -67,7 +67,7 @@ class LoginWidget(RequestWidget):
     user_email = traitlets.Unicode("").tag(sync=True)
     remember = traitlets.Bool(False).tag(sync=True)
     login_url = traitlets.Unicode("").tag(sync=True)
-    token_page_url = traitlets.Unicode("").tag(sync=True)
+    keys_page_url = traitlets.Unicode("").tag(sync=True)  # the page listing API keys
     # What the person should know now: {message, action, kind, link, details}; kind is
     # "error", "auth", "tos", "permission" or "info". Empty when there is nothing to say.
     notice = traitlets.Dict().tag(sync=True)
@@ -97,7 +97,7 @@ class LoginWidget(RequestWidget):
         with self.hold_sync():
             self.server_address = c.server_address
             self.login_url = c.auth.login_url()
-            self.token_page_url = c.auth.token_page_url
+            self.keys_page_url = c.auth.token_page_url
             self.user_name = c.user_name or ""
             self.user_email = c.user_email or ""
             self.status = _STATUS_OF_AUTH_STATE[state]
@@ -112,7 +112,7 @@ class LoginWidget(RequestWidget):
     def _rejected_notice(self, details: str = "") -> dict:
         return _notice("The server did not accept that token.", kind="auth",
                        action="Sign in again, or paste a token from the token page.",
-                       link=self.token_page_url, details=details)
+                       link=self.keys_page_url, details=details)
 
     # --- checks --------------------------------------------------------------------------
 
@@ -215,7 +215,7 @@ class LoginWidget(RequestWidget):
         if not tokens.TOKEN_PATTERN.match(token):
             self.notice = _notice("That does not look like a CAVE token.", kind="invalid",
                                   action="A token is 32 hexadecimal characters; copy it again "
-                                         "from the token page.", link=self.token_page_url)
+                                         "from the token page.", link=self.keys_page_url)
             self.status = "error"
             return
         self.status = "checking"

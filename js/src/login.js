@@ -81,7 +81,7 @@ function render({ model, el }) {
     name.textContent = model.get("user_name") || "";
     email.textContent = model.get("user_email") ? `(${model.get("user_email")})` : "";
     rememberBox.checked = !!model.get("remember");
-    tokenLink.href = model.get("token_page_url") || "#";
+    tokenLink.href = model.get("keys_page_url") || "#";
 
     const signedIn = status === "signed_in";
     checking.hidden = status !== "checking";
@@ -290,7 +290,7 @@ function render({ model, el }) {
   }
 
   for (const trait of ["status", "server_address", "user_name", "user_email", "remember",
-    "token_page_url", "notice"]) {
+    "keys_page_url", "notice"]) {
     model.on(`change:${trait}`, update);
   }
   update();
@@ -299,7 +299,7 @@ function render({ model, el }) {
     stopWatching();
     requester.dispose();
     for (const trait of ["status", "server_address", "user_name", "user_email", "remember",
-      "token_page_url", "notice"]) {
+      "keys_page_url", "notice"]) {
       model.off(`change:${trait}`, update);
     }
   };

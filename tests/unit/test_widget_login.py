@@ -152,11 +152,11 @@ def test_a_new_widget_shows_the_server_and_the_sign_in_urls(demo_server, make_wi
     assert w.status == "signed_out"
     assert w.server_address == demo_server.url
     assert w.login_url == f"{demo_server.url}/sticky_auth/api/v1/authorize"
-    assert w.token_page_url == f"{demo_server.url}/sticky_auth/settings/tokens"
+    assert w.keys_page_url == f"{demo_server.url}/sticky_auth/settings/tokens"
     assert (w.user_name, w.user_email, w.notice) == ("", "", {})
     assert w.remember is False
     state = w.get_state()
-    assert {"status", "user_name", "user_email", "remember", "login_url", "token_page_url",
+    assert {"status", "user_name", "user_email", "remember", "login_url", "keys_page_url",
             "notice", "server_address"} <= set(state)
     assert not any("token" == k for k in state)
 
@@ -398,7 +398,7 @@ def test_changes_made_in_a_cell_show_in_the_widget(demo_server, make_widget):
     client.server_address = "http://127.0.0.1:9"
     assert w.server_address == "http://127.0.0.1:9"
     assert w.login_url == "http://127.0.0.1:9/sticky_auth/api/v1/authorize"
-    assert w.token_page_url == "http://127.0.0.1:9/sticky_auth/settings/tokens"
+    assert w.keys_page_url == "http://127.0.0.1:9/sticky_auth/settings/tokens"
 
 
 def test_an_unreachable_server_is_an_error_with_a_message(make_widget, recorder):
