@@ -4,6 +4,8 @@ requests a CAVEclient sends, and give it a private HOME."""
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 from urllib.parse import urlsplit
 
 from cave_widgets.client import http
@@ -38,3 +40,20 @@ def private_home(tmp_path: Path, monkeypatch) -> Path:
 
 def secrets(home: Path) -> Path:
     return home / ".cloudvolume" / "secrets"
+
+
+# Fixtures shared by the client test modules (import them by name to use them).
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    return private_home(tmp_path, monkeypatch)
+
+
+@pytest.fixture()
+def client(demo_server):
+    """A datastack client on the demo server, signed in as the demo user."""
+    from cave_widgets import CAVEclient
+
+    return CAVEclient(demo_server.datastack, server_address=demo_server.url,
+                      auth_token=demo_server.token)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import requests
 import traitlets
+from helpers.client_wire import client, home  # noqa: F401  (fixtures)
 from helpers.client_wire import private_home, secrets
 
 from cave_widgets import CAVEclient
@@ -31,17 +32,6 @@ from cave_widgets.client import (
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 BAD = "0" * 32  # well-formed, unknown to the server
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    return private_home(tmp_path, monkeypatch)
-
-
-@pytest.fixture()
-def client(demo_server):
-    return CAVEclient(demo_server.datastack, server_address=demo_server.url,
-                      auth_token=demo_server.token)
 
 
 def global_client(demo_server, **kwargs) -> CAVEclient:

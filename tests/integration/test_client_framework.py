@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import requests
 import traitlets
+from helpers.client_wire import client, home  # noqa: F401  (fixtures)
 from helpers.client_wire import private_home, record_requests, secrets
 
 from cave_widgets import CAVEclient
@@ -30,17 +31,6 @@ from cave_widgets.client import (
 UTC = timezone.utc
 TRAITS = {"server_address", "datastack_name", "version", "timestamp", "auth_state", "user_id",
           "user_name", "user_email"}
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    return private_home(tmp_path, monkeypatch)
-
-
-@pytest.fixture()
-def client(demo_server):
-    return CAVEclient(demo_server.datastack, server_address=demo_server.url,
-                      auth_token=demo_server.token)
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers.client_wire import client, home  # noqa: F401  (fixtures)
 from helpers.client_wire import private_home, record_requests
 from packaging.version import Version
 
@@ -19,17 +20,6 @@ from cave_widgets.server.demo import catalog
 
 SCHEMAS = ["bound_tag", "cell_type_local", "cell_type_reference", "nucleus_detection",
            "synapse"]
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    return private_home(tmp_path, monkeypatch)
-
-
-@pytest.fixture()
-def client(demo_server):
-    return CAVEclient(demo_server.datastack, server_address=demo_server.url,
-                      auth_token=demo_server.token)
 
 
 @pytest.fixture()
