@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from . import errors, http, tokens
 
 if TYPE_CHECKING:
-    from .framework import CAVEclient
+    from .context import ServiceContext
 
 
 _READ_ONLY = {errno.EROFS}
@@ -30,20 +30,19 @@ def _browser_available() -> bool:
 class AuthClient:
     service = "auth"
 
-    def __init__(self, framework: CAVEclient, token: str | None, token_file: Path,
-                 token_key: str | None):
-        self.fc = framework
+    def __init__(self, ctx: ServiceContext, server_address: str, token: str | None,
+                 token_file: Path, token_key: str | None,
+                 explicit_file: str | os.PathLike | None = None):
+        self.ctx = ctx
+        self.server_address = server_address.rstrip("/")
         self._token = token
         self._token_file = Path(token_file)
         self._token_key = token_key or tokens.DEFAULT_KEY
+        self._explicit_file = explicit_file
 
     def __repr__(self) -> str:  # never the token
         state = "with a token" if self._token else "without a token"
         return f"AuthClient(server_address={self.server_address!r}, {state})"
-
-    @property
-    def server_address(self) -> str:
-        return self.fc.server_address
 
     # --- the token ---------------------------------------------------------------------------
 
@@ -53,7 +52,7 @@ class AuthClient:
 
     @token.setter
     def token(self, value: str | None) -> None:
-        self.fc.change_auth(auth_token=value)
+        self.ctx.change_auth(auth_token=value)
 
     @property
     def token_file(self) -> Path:
@@ -62,6 +61,12 @@ class AuthClient:
     @property
     def token_key(self) -> str:
         return self._token_key
+
+    @property
+    def explicit_token_file(self) -> Path | None:
+        """The token file the client was told to use (auth_token_file), if any; otherwise
+        the files are looked up per server as caveclient does."""
+        return Path(os.path.expanduser(self._explicit_file)) if self._explicit_file else None
 
     @property
     def request_header(self) -> dict:
@@ -74,7 +79,7 @@ class AuthClient:
 
     @property
     def local_server(self) -> str | None:
-        return self.fc.local_server if self.fc.datastack_name else None
+        return self.ctx.local_server if self.ctx.datastack_name else None
 
     @property
     def local_server_filepath(self) -> Path | None:
@@ -116,7 +121,7 @@ class AuthClient:
                 if not (ignore_readonly and read_only):
                     raise
         if switch_token:
-            self.fc.change_auth(auth_token=token, auth_token_key=token_key,
+            self.ctx.change_auth(auth_token=token, auth_token_key=token_key,
                                 auth_token_file=token_file or self._token_file)
 
     # --- URLs for people -----------------------------------------------------------------
@@ -160,10 +165,16 @@ class AuthClient:
 
     # --- the service ---------------------------------------------------------------------
 
-    def _get(self, path: str, **params):
-        response = http.request(self.fc.session, "GET", f"{self.server_address}/auth/api/v1/{path}",
+    def _get(self, path: str, session=None, **params):
+        response = http.request(session or self.ctx.session, "GET",
+                                f"{self.server_address}/auth/api/v1/{path}",
                                 params=params or None, token_page=self.token_page_url)
         return http.json_of(response)
+
+    def _session_for(self, token: str):
+        """A session signing requests to this server with `token` (not the client's)."""
+        return http.make_session(token, {http.netloc(self.server_address)},
+                                 **self.ctx.pool_options)
 
     def whoami(self) -> dict:
         """Who the token belongs to and what they may do (the auth service's user cache
@@ -184,11 +195,17 @@ class AuthClient:
         return record
 
     def _set_state(self, state: str, record: dict | None) -> None:
-        # A whoami that was under way while the token changed (a widget's worker thread
-        # checking while a cell calls change_auth) answered for a token the client no longer
-        # holds: it must not overwrite the state of the current token.
-        if self.fc._auth is self:
-            self.fc._set_auth_state(state, record)
+        self.ctx.report_auth(self, state, record)
+
+    def check_token(self, token: str) -> dict | None:
+        """Who `token` belongs to (the user record), or None if the server rejects it,
+        without switching this client to it: a sign-in checks a token this way first, so a
+        rejected one never signs out whoever is signed in."""
+        with self._session_for(token) as session:
+            try:
+                return self._get("user/cache", session=session)
+            except errors.AuthenticationError:
+                return None
 
     def get_user_information(self, user_ids) -> list[dict]:
         ids = ",".join(str(int(i)) for i in user_ids)
@@ -205,10 +222,16 @@ class AuthClient:
     def get_tokens(self) -> list[dict]:
         return self._get("user/token")
 
-    def create_token(self, description: str = "") -> str:
-        """Mint a new long-lived API key for the signed-in user (needs a valid token)."""
-        response = http.request(
-            self.fc.session, "POST", f"{self.server_address}/auth/api/v1/user/token",
-            data=http.encode_json({"description": description}),
-            headers={"Content-Type": "application/json"}, token_page=self.token_page_url)
+    def create_token(self, description: str = "", *, signed_with: str | None = None) -> str:
+        """Mint a new long-lived API key for the signed-in user (needs a valid token); with
+        `signed_with`, for the user of that token instead of the client's."""
+        session = self._session_for(signed_with) if signed_with else self.ctx.session
+        try:
+            response = http.request(
+                session, "POST", f"{self.server_address}/auth/api/v1/user/token",
+                data=http.encode_json({"description": description}),
+                headers={"Content-Type": "application/json"}, token_page=self.token_page_url)
+        finally:
+            if signed_with:
+                session.close()
         return http.json_of(response)

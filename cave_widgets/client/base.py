@@ -1,8 +1,10 @@
-"""What every service client has: its server, the shared session, API-version negotiation
-and the server's software version."""
+"""What every service client has: its context, its server, the shared session, and the
+server's software version (asked once, on first need)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import TYPE_CHECKING
 
 import requests
@@ -11,26 +13,37 @@ from packaging.version import InvalidVersion, Version
 from . import errors, http
 
 if TYPE_CHECKING:
-    from .framework import CAVEclient
+    from .context import ServiceContext
+
+_NOT_ASKED = object()
 
 
 class ServiceClient:
-    """Base of the service clients. URLs are written out in each method, explicitly."""
+    """Base of the service clients. URLs are written out in each method, explicitly.
+
+    A service gets a ServiceContext (never the CAVEclient), the address of the server it
+    talks to and, if that server tells its software version, the URL where it does.
+    """
 
     #: service name used in messages
     service = ""
 
-    def __init__(self, framework: CAVEclient, server_address: str):
-        self.fc = framework
+    def __init__(self, ctx: ServiceContext, server_address: str,
+                 version_url: str | None = None):
+        self.ctx = ctx
         self.server_address = server_address.rstrip("/")
-        self._server_version: Version | None | bool = False  # False: not asked yet
+        self._version_url = version_url
+        self._server_version = _NOT_ASKED
+        self._version_lock = threading.Lock()
+        self._facts: dict = {}
+        self._facts_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(server_address={self.server_address!r})"
 
     @property
     def session(self) -> requests.Session:
-        return self.fc.session
+        return self.ctx.session
 
     # --- requests --------------------------------------------------------------------------
 
@@ -40,7 +53,7 @@ class ServiceClient:
             kwargs["data"] = http.encode_json(json)
             kwargs.setdefault("headers", {})["Content-Type"] = "application/json"
         return http.request(self.session, method, url, kind=kind,
-                            token_page=self.fc.auth.token_page_url, log_warning=log_warning,
+                            token_page=self.ctx.token_page_url, log_warning=log_warning,
                             **kwargs)
 
     def _get_json(self, url: str, *, kind: str = "", **kwargs):
@@ -49,36 +62,48 @@ class ServiceClient:
     def _post_json(self, url: str, body=None, *, kind: str = "", **kwargs):
         return http.json_of(self._request("POST", url, kind=kind, json=body, **kwargs))
 
-    # --- versions ------------------------------------------------------------------------
+    # --- facts: fetched once per client --------------------------------------------------------
 
-    def _negotiate_api(self, probe_url: str | None, known: set[int], fallback: int) -> int:
-        """Highest API version both sides speak; the fallback when the server won't say."""
-        if probe_url is None:
-            return fallback
-        try:
-            response = self.session.get(probe_url, timeout=10)
-            offered = set(response.json()) if response.ok else set()
-        except (requests.RequestException, ValueError, TypeError):
-            offered = set()
-        common = known & {v for v in offered if isinstance(v, int)}
-        return max(common) if common else fallback
+    def _cached(self, key, fetch, ttl: float | None = None, refresh: bool = False):
+        """The value of `fetch()` for `key`, asked once and reused (for `ttl` seconds, if
+        given). A service lives until the client's datastack, server or auth changes, so its
+        cache does too; anything that depends on the version has the version in its key.
+        Failures are not remembered."""
+        now = time.monotonic()
+        with self._facts_lock:
+            held = self._facts.get(key)
+            if held is not None and not refresh and (ttl is None or now - held[0] < ttl):
+                return held[1]
+        value = fetch()
+        with self._facts_lock:
+            self._facts[key] = (now, value)
+        return value
 
-    def _version_url(self) -> str | None:
-        return None
+    # --- the server's software version ------------------------------------------------------
 
     @property
     def server_version(self) -> Version | None:
-        """The service's software version, or None if it does not say."""
-        if self._server_version is False:
-            url = self._version_url()
-            self._server_version = None
-            if url:
-                try:
-                    text = self._get_json(url)
-                    self._server_version = Version(str(text))
-                except (errors.NotFoundError, InvalidVersion):
-                    self._server_version = None
-        return self._server_version
+        """The service's software version, or None if it does not say.
+
+        Asked once, by one thread while the others wait. Only an answer is remembered: a
+        failed probe (a burst of 503s, a dropped connection) raises its typed error and the
+        next call asks again."""
+        with self._version_lock:
+            if self._server_version is _NOT_ASKED:
+                self._server_version = self._ask_server_version()
+            return self._server_version
+
+    def _ask_server_version(self) -> Version | None:
+        if not self._version_url:
+            return None
+        try:
+            text = self._get_json(self._version_url)
+        except errors.NotFoundError:
+            return None  # the service has no version route: it cannot say
+        try:
+            return Version(str(text))
+        except InvalidVersion:
+            return None
 
     def _require_server(self, minimum: str, feature: str) -> None:
         version = self.server_version

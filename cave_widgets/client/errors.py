@@ -7,6 +7,10 @@ matching caveclient errors are ValueErrors.
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
 import requests
 
 
@@ -95,9 +99,28 @@ class QueryValidationError(CAVEError, ValueError):
     """A query argument is wrong; nothing was sent. The message names the argument."""
 
 
+class VersionTypeError(QueryValidationError, TypeError):
+    """A materialization version that is not an integer."""
+
+
 class RowCapWarning(UserWarning):
     """The server returned fewer rows than match: its row cap truncated the result."""
 
 
 class ExpiredVersionWarning(UserWarning):
     """The chosen materialization version has expired on the server."""
+
+
+_OWN_CODE = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,)
+
+
+def warn_user(message: str, category: type[Warning]) -> None:
+    """Warn, attributed to the first caller outside cave_widgets and traitlets (the user's
+    cell), whatever the depth of the call: `client.version = 1` passes through traitlets."""
+    import traitlets
+
+    skip = _OWN_CODE + (os.path.dirname(os.path.abspath(traitlets.__file__)) + os.sep,)
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(skip):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1 if frame is not None else 2)

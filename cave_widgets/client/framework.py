@@ -1,43 +1,48 @@
 """CAVEclient: one object that owns the state that matters (server, datastack, version,
 timestamp, who is signed in) as observable traits, and hands out the service clients.
 
-Widgets `link` and `observe` these traits; every service client reads version and timestamp
-from here, so materialization and chunkedgraph never disagree.
+Widgets `link` and `observe` these traits. Services never see the client: each gets the
+client's ServiceContext (context.py), built from the registry (registry.py). Version and
+timestamp change only through `set_snapshot`, one locked, validated operation, whoever asks
+(a cell setting `client.version`, a widget, a worker thread).
 """
 
 from __future__ import annotations
 
-import warnings
-from datetime import datetime, timezone
+import threading
 
 import requests
 import traitlets
 
-from . import errors, http, tokens
+from . import http, tokens
 from .auth import AuthClient
-from .info import InfoServiceClient
-from .schema import SchemaClient
+from .context import ServiceContext, Snapshot
+from .errors import GlobalClientError
+from .registry import BY_NAME, SERVICES, ServiceSpec
+from .snapshot import SnapshotRules
+from .times import to_utc
 
 DEFAULT_SERVER = "https://global.daf-apis.com"
-UTC = timezone.utc
+_UNSET = SnapshotRules.UNSET
 
 
-def _utc(when) -> datetime:
-    """A timezone-aware UTC datetime from a datetime (naive = UTC), an ISO string or epoch
-    seconds."""
-    if isinstance(when, str):
-        when = datetime.fromisoformat(when.replace("Z", "+00:00"))
-    elif isinstance(when, (int, float)) and not isinstance(when, bool):
-        when = datetime.fromtimestamp(when, UTC)
-    elif hasattr(when, "to_pydatetime"):  # pandas Timestamp
-        when = when.to_pydatetime()
-    if not isinstance(when, datetime):
-        raise TypeError(f"a timestamp must be a datetime, ISO string or epoch seconds, got {when!r}")
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+class _SnapshotTrait:
+    """Version and timestamp are validated by the client even when set to None (traitlets
+    skips validators for None), so `client.version = None` also clears the timestamp
+    before anyone is notified."""
+
+    def _validate(self, obj, value):
+        if value is None and obj._cross_validation_lock is False:
+            return self._cross_validate(obj, value)
+        return super()._validate(obj, value)
 
 
-class _UTCTimestamp(traitlets.TraitType):
-    """A timezone-aware UTC datetime, set from anything `_utc` understands (or None)."""
+class _Version(_SnapshotTrait, traitlets.Int):
+    """A materialization version number (or None)."""
+
+
+class _UTCTimestamp(_SnapshotTrait, traitlets.TraitType):
+    """A timezone-aware UTC datetime, set from anything `to_utc` understands (or None)."""
 
     default_value = None
     allow_none = True
@@ -45,9 +50,22 @@ class _UTCTimestamp(traitlets.TraitType):
 
     def validate(self, obj, value):
         try:
-            return _utc(value)
-        except (TypeError, ValueError, OverflowError, OSError):
+            return to_utc(value)
+        except (TypeError, ValueError):
             self.error(obj, value)
+
+
+class _ServiceProperty:
+    """`client.<name>` for one registry row: built on first use, dropped on resets."""
+
+    def __init__(self, spec: ServiceSpec):
+        self.spec = spec
+        self.__doc__ = f"The {spec.name} service client (built on first use)."
+
+    def __get__(self, client, owner=None):
+        if client is None:
+            return self
+        return client._service(self.spec.name)
 
 
 class CAVEclient(traitlets.HasTraits):
@@ -60,7 +78,7 @@ class CAVEclient(traitlets.HasTraits):
 
     server_address = traitlets.Unicode(DEFAULT_SERVER)
     datastack_name = traitlets.Unicode(None, allow_none=True)
-    version = traitlets.Int(None, allow_none=True)
+    version = _Version(None, allow_none=True)
     timestamp = _UTCTimestamp()
     auth_state = traitlets.Enum(["anonymous", "unverified", "verified", "rejected"], "anonymous")
     user_id = traitlets.Int(None, allow_none=True)
@@ -83,11 +101,13 @@ class CAVEclient(traitlets.HasTraits):
                           pool_block=pool_block)
         self.desired_resolution = desired_resolution
         self._info_cache = info_cache if info_cache is not None else {}
-        self._syncing = False
         self._services: dict = {}
+        self._services_lock = threading.RLock()
         self._session: requests.Session | None = None
         self._auth_args = dict(token=auth_token, token_file=auth_token_file,
                                token_key=auth_token_key)
+        self._rules = SnapshotRules(self)
+        self._context = self._make_context()
         super().__init__(server_address=server_address)
         self._setup_auth()
         if not self._global_only:
@@ -118,14 +138,73 @@ class CAVEclient(traitlets.HasTraits):
             if not tokens.TOKEN_PATTERN.match(token):
                 print("A token is 32 hexadecimal characters; try again.")
                 continue
-            client = CAVEclient(server_address=server_address, auth_token=token)
-            try:
-                client.info.get_datastacks()
-            except errors.AuthenticationError:
+            if probe.auth.check_token(token) is None:
                 print("The server did not accept that token; try again.")
                 continue
+            client = CAVEclient(server_address=server_address, auth_token=token)
             client.auth.save_token(token, overwrite=overwrite)
             return client
+
+    # --- the context every service gets -----------------------------------------------------
+
+    def _make_context(self) -> ServiceContext:
+        return ServiceContext(
+            session=lambda: self.session,
+            server_address=lambda: self.server_address,
+            datastack_name=lambda: None if self._global_only else self.datastack_name,
+            datastack_info=lambda: self._service("info").get_datastack_info(),
+            info_cache=lambda: self._info_cache,
+            snapshot=lambda: self.snapshot,
+            set_snapshot=self.set_snapshot,
+            service=self._service,
+            report_auth=self._report_auth,
+            change_auth=self.change_auth,
+            token_page_url=lambda: self._auth.token_page_url,
+            desired_resolution=lambda: self.desired_resolution,
+            pool_options=lambda: dict(self._pool),
+        )
+
+    # --- services (from the registry) --------------------------------------------------------
+
+    def _service(self, name: str):
+        spec = BY_NAME[name]
+        if spec.needs_datastack:
+            self._require_datastack(name)
+        with self._services_lock:
+            built = self._services.get(name)
+            if built is None:
+                built = self._services[name] = self._build(spec)
+            return built
+
+    def _build(self, spec: ServiceSpec):
+        if spec.implementation is None:
+            raise NotImplementedError(
+                f"client.{spec.name} is not part of cave_widgets yet; use caveclient for it "
+                "for now.")
+        server = self.server_address if spec.server == "global" else self.local_server
+        version_url = f"{server}{spec.version_path}" if spec.version_path else None
+        return spec.load()(self._context, server, version_url)
+
+    def _forget_services(self, datastack_only: bool = False) -> None:
+        with self._services_lock:
+            for spec in SERVICES:
+                if not datastack_only or spec.needs_datastack:
+                    self._services.pop(spec.name, None)
+
+    def _require_datastack(self, service: str) -> None:
+        if self._global_only:
+            raise GlobalClientError(
+                f"client.{service} needs a datastack, and this client has none: create it with "
+                "CAVEclient(datastack_name=...) or set client.datastack_name.")
+
+    @property
+    def auth(self) -> AuthClient:
+        return self._auth
+
+    @property
+    def local_server(self) -> str:
+        self._require_datastack("local_server")
+        return self.info.local_server().rstrip("/")
 
     # --- configuration shared by the services ---------------------------------------------
 
@@ -133,10 +212,11 @@ class CAVEclient(traitlets.HasTraits):
         args = self._auth_args
         token, path = tokens.resolve(http.netloc(self.server_address), args["token"],
                                      args["token_file"], args["token_key"])
-        self._auth = AuthClient(self, token, path, args["token_key"])
+        self._auth = AuthClient(self._context, self.server_address, token, path,
+                                args["token_key"], explicit_file=args["token_file"])
         self._session = None
-        self._services.clear()
-        self._set_auth_state("unverified" if token else "anonymous", None)
+        self._forget_services()
+        self._apply_auth_state("unverified" if token else "anonymous", None)
 
     @property
     def session(self) -> requests.Session:
@@ -147,6 +227,12 @@ class CAVEclient(traitlets.HasTraits):
                 hosts.add(http.netloc(self.local_server))
             self._session = http.make_session(self._auth.token, hosts, **self._pool)
         return self._session
+
+    @property
+    def session_options(self) -> dict:
+        """The connection options this client was made with (max_retries, pool_maxsize,
+        pool_block), to make another client or session like it."""
+        return dict(self._pool)
 
     def _trust_host(self, url: str) -> None:
         """Let the token go to a datastack's local server too (only CAVE hosts get it)."""
@@ -168,14 +254,21 @@ class CAVEclient(traitlets.HasTraits):
         if not self._global_only:
             self._trust_host(self.local_server)
 
-    def _set_auth_state(self, state: str, record: dict | None) -> None:
+    def _report_auth(self, reporter, state: str, record: dict | None) -> None:
+        # A whoami that was under way while the token changed (a widget's worker thread
+        # checking while a cell calls change_auth) answered for a token the client no longer
+        # holds: it must not overwrite the state of the current token.
+        if reporter is self._auth:
+            self._apply_auth_state(state, record)
+
+    def _apply_auth_state(self, state: str, record: dict | None) -> None:
         with self.hold_trait_notifications():
             self.auth_state = state
             self.user_id = record.get("id") if record else None
             self.user_name = record.get("name") if record else None
             self.user_email = record.get("email") if record else None
 
-    # --- datastack, version, timestamp -----------------------------------------------------
+    # --- server and datastack ------------------------------------------------------------------
 
     @traitlets.validate("server_address")
     def _valid_server(self, proposal) -> str:
@@ -193,8 +286,7 @@ class CAVEclient(traitlets.HasTraits):
         self._auth_args["token"] = None
         self._setup_auth()
         with self.hold_trait_notifications():
-            self.version = None
-            self.timestamp = None
+            self._rules.reset()
             self._global_only = True
             self.datastack_name = None
 
@@ -207,126 +299,52 @@ class CAVEclient(traitlets.HasTraits):
 
     @traitlets.observe("datastack_name")
     def _datastack_changed(self, change) -> None:
-        for key in ("materialize", "chunkedgraph", "annotation", "l2cache", "skeleton",
-                    "state", "info"):
-            self._services.pop(key, None)
+        self._forget_services(datastack_only=True)
         self._global_only = not change["new"]
         if change["new"]:
             self._trust_host(self.local_server)
-        if change["old"] is not None and not self._syncing:
-            with self.hold_trait_notifications():
-                self.version = None
-                self.timestamp = None
+        if change["old"] is not None:
+            self._rules.reset()
+
+    # --- version and timestamp: one path ------------------------------------------------------
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """Version and timestamp as one consistent pair (read both at once)."""
+        return self._rules.current()
+
+    def holding_snapshot(self):
+        """A context in which version and timestamp stay as they are: changes from other
+        threads wait until it ends (a widget copying the state into its view uses it)."""
+        return self._rules.held()
+
+    def set_snapshot(self, version=_UNSET, timestamp=_UNSET, *,
+                     allow_expired: bool = True) -> Snapshot:
+        """Move the client to a materialization version (its timestamp follows), to live at
+        a timestamp (the version becomes None), or, with None, to the newest version.
+
+        The one way version and timestamp change: validated (UnknownVersionError, a typed
+        error for a bad time, VersionExpiredError when `allow_expired` is False, else an
+        ExpiredVersionWarning) and applied under a lock, so observers and other threads
+        always see a version and a timestamp that belong together. Setting the traits
+        (`client.version = 3`) comes here too."""
+        return self._rules.set(version, timestamp, allow_expired=allow_expired)
 
     @traitlets.validate("version")
     def _valid_version(self, proposal):
-        version = proposal["value"]
-        if version is None:
-            return None
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise TypeError(f"version must be an int, got {type(version).__name__}")
-        valid = {v["version"]: v["valid"]
-                 for v in self.materialize.get_versions_metadata(expired=True)}
-        if version not in valid:
-            raise errors.UnknownVersionError(
-                f"Version {version} does not exist for {self.datastack_name}; "
-                f"versions: {sorted(valid)}")
-        if not valid[version]:
-            warnings.warn(
-                f"version {version} of {self.datastack_name} has expired; queries against it "
-                "will fail. Pick a valid one with client.materialize.get_versions().",
-                errors.ExpiredVersionWarning, stacklevel=4)
-        return version
-
-    @traitlets.observe("version")
-    def _version_changed(self, change) -> None:
-        if self._syncing:
-            return
-        self._syncing = True
-        try:
-            # A version pins its snapshot time; no version (latest) pins none.
-            new = change["new"]
-            self.timestamp = None if new is None else self.materialize.get_timestamp(new)
-        finally:
-            self._syncing = False
+        value = proposal["value"]
+        if self._rules.being_applied("version", value):
+            return value
+        return self.set_snapshot(version=value).version
 
     @traitlets.validate("timestamp")
     def _valid_timestamp(self, proposal):
         value = proposal["value"]
-        return None if value is None else _utc(value)
+        if self._rules.being_applied("timestamp", value):
+            return value
+        return self.set_snapshot(timestamp=value).timestamp
 
-    @traitlets.observe("timestamp")
-    def _timestamp_changed(self, change) -> None:
-        if self._syncing or self.version is None:
-            return
-        self._syncing = True
-        try:
-            # A timestamp set on its own means live at that time: the version no longer applies.
-            if change["new"] != self.materialize.get_timestamp(self.version):
-                self.version = None
-        finally:
-            self._syncing = False
 
-    # --- services ------------------------------------------------------------------------
-
-    def _service(self, name: str, factory):
-        if name not in self._services:
-            self._services[name] = factory()
-        return self._services[name]
-
-    def _require_datastack(self, service: str) -> None:
-        if self._global_only:
-            raise errors.GlobalClientError(
-                f"client.{service} needs a datastack, and this client has none: create it with "
-                "CAVEclient(datastack_name=...) or set client.datastack_name.")
-
-    @property
-    def auth(self) -> AuthClient:
-        return self._auth
-
-    @property
-    def info(self) -> InfoServiceClient:
-        return self._service("info", lambda: InfoServiceClient(
-            self, self.server_address, self.datastack_name, self._info_cache))
-
-    @property
-    def schema(self) -> SchemaClient:
-        return self._service("schema", lambda: SchemaClient(self, self.server_address))
-
-    @property
-    def local_server(self) -> str:
-        self._require_datastack("local_server")
-        return self.info.local_server().rstrip("/")
-
-    @property
-    def materialize(self):
-        self._require_datastack("materialize")
-        from .materialize import MaterializationClient
-
-        return self._service("materialize", lambda: MaterializationClient(self, self.local_server))
-
-    def _not_yet(self, service: str):
-        self._require_datastack(service)
-        raise NotImplementedError(
-            f"client.{service} is not part of cave_widgets yet; use caveclient for it for now.")
-
-    @property
-    def chunkedgraph(self):
-        return self._not_yet("chunkedgraph")
-
-    @property
-    def annotation(self):
-        return self._not_yet("annotation")
-
-    @property
-    def l2cache(self):
-        return self._not_yet("l2cache")
-
-    @property
-    def skeleton(self):
-        return self._not_yet("skeleton")
-
-    @property
-    def state(self):
-        raise NotImplementedError(
-            "client.state is not part of cave_widgets yet; use caveclient for it for now.")
+for _spec in SERVICES:
+    setattr(CAVEclient, _spec.name, _ServiceProperty(_spec))
+del _spec

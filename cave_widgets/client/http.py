@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -93,6 +93,14 @@ def make_session(token: str | None, hosts: set[str], *, max_retries=None, pool_m
     if token:
         session.auth = BearerAuth(token, hosts)
     return session
+
+
+def path_segment(name, what: str = "a table name") -> str:
+    """`name` as one URL path segment: "../synapses" must not climb the path, "a/b" must
+    not add one."""
+    if not isinstance(name, str) or not name:
+        raise errors.QueryValidationError(f"{what} is a non-empty string, got {name!r}")
+    return quote(name, safe="")
 
 
 def netloc(url: str) -> str:

@@ -9,15 +9,18 @@ from .errors import GlobalClientError
 class InfoServiceClient(ServiceClient):
     service = "info"
 
-    def __init__(self, framework, server_address: str, datastack_name: str | None,
-                 info_cache: dict | None):
-        super().__init__(framework, server_address)
-        self.datastack_name = datastack_name
-        self.info_cache = info_cache if info_cache is not None else {}
+    def __init__(self, ctx, server_address: str, version_url: str | None = None):
+        super().__init__(ctx, server_address, version_url)
         self._base = f"{self.server_address}/info/api/v2"
 
-    def _version_url(self) -> str:
-        return f"{self.server_address}/info/version"
+    @property
+    def datastack_name(self) -> str | None:
+        return self.ctx.datastack_name
+
+    @property
+    def info_cache(self) -> dict:
+        """Datastack records by name, shared with the client (and its info_cache=...)."""
+        return self.ctx.info_cache
 
     def _datastack(self, datastack_name: str | None) -> str:
         name = datastack_name or self.datastack_name

@@ -9,15 +9,9 @@ from .errors import NotFoundError
 class SchemaClient(ServiceClient):
     service = "schema"
 
-    def __init__(self, framework, server_address: str):
-        super().__init__(framework, server_address)
-        self._api = None
-
-    @property
-    def api_version(self) -> int:
-        if self._api is None:
-            self._api = self._negotiate_api(f"{self.server_address}/schema/versions", {2}, 2)
-        return self._api
+    # The only schema API this client speaks; asking the server which ones it offers could
+    # not change the answer, so it is not asked (one round trip saved per client).
+    api_version = 2
 
     @property
     def _base(self) -> str:

@@ -553,7 +553,7 @@ def test_client_timestamp_after_version_drops_the_version(fresh_client, now):
 
 
 def test_expired_client_version_warns_then_queries_fail(fresh_client):
-    with pytest.warns(ExpiredVersionWarning, match="version 1"):
+    with pytest.warns(ExpiredVersionWarning, match="Version 1"):
         fresh_client.version = 1
     with pytest.raises(VersionExpiredError):
         fresh_client.materialize.query_table("synapses", limit=1)

@@ -131,6 +131,9 @@ def fake(monkeypatch, tmp_path):
         rsps.get(f"{LOCAL}/materialize/api/versions", json=[2, 3])
         rsps.get(f"{LOCAL}/materialize/version", json="5.26.4")
         rsps.get(f"{MAT}/versions", json=[VERSION - 1, VERSION])
+        rsps.get(f"{MAT}/metadata", json=[
+            {"version": v, "time_stamp": f"2024-06-0{v - 4}T10:10:01.203215", "valid": True,
+             "expires_on": None, "datastack": DS} for v in (VERSION - 1, VERSION)])
         rsps.get(f"{GLOBAL}/schema/versions", json=[2])
         for schema, definition in SCHEMAS.items():
             rsps.get(f"{GLOBAL}/schema/api/v2/type/{schema}", json=definition)

@@ -58,6 +58,19 @@ def from_schema(table: str, schema: dict) -> TableColumns:
     return TableColumns(table, kinds, tuple(roots))
 
 
+def from_catalogue(table: str, schema_name: str | None) -> TableColumns | None:
+    """The columns of a table of a standard schema, from the emannotationschemas catalogue
+    shipped with this package (no request); None for a schema it does not know."""
+    try:
+        from ... import schema_catalogue
+    except ImportError:  # TODO(i7): the catalogue lands with the schema work
+        return None
+    flat = schema_catalogue.columns(schema_name) if schema_name else None
+    if flat is None:
+        return None
+    raise NotImplementedError
+
+
 def from_view_schema(view: str, schema: dict) -> TableColumns:
     kinds = {}
     for name, spec in schema.items():

@@ -12,6 +12,8 @@ import warnings
 from datetime import datetime, timezone
 
 from ..errors import QueryValidationError, RowCapWarning
+from ..http import path_segment as _segment
+from ..times import to_utc
 from . import columns as cols
 from . import decode
 
@@ -28,13 +30,6 @@ FILTER_ARGS = (
     ("filter_spatial_dict", "filter_spatial_dict", "spatial"),
     ("filter_regex_dict", "filter_regex_dict", "regex"),
 )
-MIN_SERVER = "5.13.0"  # typed (direct SQL) query results, as caveclient 8 requires
-
-
-def _utc(when) -> datetime:
-    from ..framework import _utc as to_utc
-
-    return to_utc(when)
 
 
 def _filters_given(arguments: dict) -> dict:
@@ -71,7 +66,7 @@ class QueryMethods:
 
     def _desired(self, desired_resolution):
         # not `a or b`: a numpy array has no truth value
-        return self.fc.desired_resolution if desired_resolution is None else desired_resolution
+        return self.ctx.desired_resolution if desired_resolution is None else desired_resolution
 
     # --- building blocks ---------------------------------------------------------------------
 
@@ -155,15 +150,23 @@ class QueryMethods:
             "timestamp": timestamp.strftime("%Y-%m-%dT%H:%M:%S.%f") if timestamp else None,
         }
 
-    def _live_mode(self, materialization_version, timestamp):
-        """The client's state decides when the call does not: a timestamp without a version
-        means live at that time."""
+    def _reading(self, materialization_version, timestamp) -> tuple[int | None, datetime | None]:
+        """(version, None) or (None, live timestamp) for one call. The call's arguments win;
+        otherwise the client's snapshot, read once, so a version changed by another thread
+        meanwhile cannot mix into this call; otherwise the newest version."""
         if timestamp is not None and materialization_version is not None:
             raise QueryValidationError(
                 "pass either materialization_version or timestamp, not both")
-        if timestamp is None and materialization_version is None and self.fc.version is None:
-            timestamp = self.fc.timestamp
-        return timestamp
+        if materialization_version is not None:
+            return self._at(materialization_version), None
+        if timestamp is not None:
+            return None, to_utc(timestamp)
+        snap = self.ctx.snapshot
+        if snap.version is not None:
+            return snap.version, None
+        if snap.timestamp is not None:
+            return None, snap.timestamp
+        return self.most_recent_version(), None
 
     # --- query_table -------------------------------------------------------------------------
 
@@ -178,7 +181,7 @@ class QueryMethods:
                     desired_resolution=None, get_counts: bool = False, random_sample=None,
                     log_warning: bool = True):
         filters = _filters_given(locals())
-        timestamp = self._live_mode(materialization_version, timestamp)
+        version, timestamp = self._reading(materialization_version, timestamp)
         if timestamp is not None and (get_counts or not return_df):
             raise QueryValidationError(
                 "get_counts and return_df=False are not available for queries at a timestamp "
@@ -205,8 +208,6 @@ class QueryMethods:
                 limit=limit, datastack_name=datastack_name, split_positions=split_positions,
                 metadata=metadata, suffixes=suffixes, desired_resolution=desired_resolution,
                 random_sample=random_sample, log_warning=log_warning)
-        self._require_server(MIN_SERVER, "query_table")
-        version = self.version if materialization_version is None else materialization_version
         meta = self.get_table_metadata(table, datastack_name, version)
         reference = meta.get("reference_table")
         if merge_reference and reference:
@@ -235,7 +236,7 @@ class QueryMethods:
         elif select_columns is not None:
             body["select_columns"] = cols.check_select("select_columns", select_columns, columns)
         offset, limit, desired = self._paging(body, offset, limit, desired_resolution)
-        url = self._url(f"/version/{int(version)}/table/{table}/query",
+        url = self._url(f"/version/{version}/table/{_segment(table)}/query",
                         datastack_name=datastack_name)
         response = self._post_query(url, body, self._query_params(return_df, random_sample,
                                                                    get_counts),
@@ -263,13 +264,12 @@ class QueryMethods:
                    split_positions: bool = False, materialization_version: int | None = None,
                    metadata: bool = True, desired_resolution=None, random_sample=None,
                    log_warning: bool = True):
-        self._require_server(MIN_SERVER, "join_query")
         ok = (isinstance(tables, (list, tuple)) and len(tables) == 2
               and all(isinstance(t, (list, tuple)) and len(t) == 2 for t in tables))
         if not ok:
             raise QueryValidationError(
                 f"tables must be [[table_a, column_a], [table_b, column_b]], got {tables!r}")
-        version = self.version if materialization_version is None else materialization_version
+        version = self._at(materialization_version, datastack_name)
         names = [t[0] for t in tables]
         columns = {n: self.table_columns(n, version) for n in names}
         for name, column in tables:
@@ -305,7 +305,7 @@ class QueryMethods:
             else:
                 body["suffix_map"] = dict(zip(names, suffixes))
         offset, limit, desired = self._paging(body, offset, limit, desired_resolution)
-        url = self._url(f"/version/{int(version)}/query", datastack_name=datastack_name)
+        url = self._url(f"/version/{version}/query", datastack_name=datastack_name)
         response = self._post_query(url, body, self._query_params(return_df, random_sample,
                                                                    False),
                                     log_warning=log_warning, return_df=return_df)
@@ -336,8 +336,7 @@ class QueryMethods:
                    metadata: bool = True, desired_resolution=None, get_counts: bool = False,
                    random_sample=None):
         self._require_api3("query_view")
-        self._require_server(MIN_SERVER, "query_view")
-        version = self.version if materialization_version is None else materialization_version
+        version = self._at(materialization_version, datastack_name)
         columns = self.view_columns(view_name, version)
         given = _filters_given(locals())
         body, described = self._nested_filters(
@@ -345,7 +344,7 @@ class QueryMethods:
         if select_columns is not None:
             body["select_columns"] = cols.check_select("select_columns", select_columns, columns)
         offset, limit, desired = self._paging(body, offset, limit, desired_resolution)
-        url = self._url(f"/version/{int(version)}/views/{view_name}/query",
+        url = self._url(f"/version/{version}/views/{_segment(view_name)}/query",
                         datastack_name=datastack_name)
         response = self._post_query(url, body, self._query_params(return_df, random_sample,
                                                                    get_counts),
@@ -376,8 +375,7 @@ class QueryMethods:
                         log_warning: bool = True):
         """The table as it was at `timestamp` (rows alive then, root ids as of then), computed
         by the server. Filters are keyed by table, as in join_query."""
-        self._require_server(MIN_SERVER, "live_live_query")
-        when = _utc(timestamp)
+        when = to_utc(timestamp)
         version = self.most_recent_version()
         names = [table] + ([j[2] for j in joins] if joins else [])
         columns = {n: self.table_columns(n, version) for n in names}
