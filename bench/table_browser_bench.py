@@ -220,7 +220,7 @@ def main() -> None:
         after = time.perf_counter() - start
         rows.append((f"jump to page {deep:,} (id at offset, then by key) / the next page",
                      f"{jump * 1e3:.0f} ms / {after * 1e3:.1f} ms"))
-        from cave_widgets.widgets.browse_paging import PageCursor, fetch_page
+        from cave_widgets.widgets.table_browser.paging import PageCursor, fetch_page
 
         start = time.perf_counter()
         fetch_page(client.materialize, browser.query, PageCursor(args.page_size), deep + 2,

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import anywidget
@@ -49,18 +50,76 @@ def friendly(exc: BaseException) -> dict:
             "link": link or "", "details": f"{type(exc).__name__}: {text}"}
 
 
+class Generations:
+    """Numbers the loads (or queries) a widget starts: only the newest one's answer is
+    shown; an answer to an older one arrived too late and is dropped."""
+
+    def __init__(self):
+        self._newest = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            self._newest += 1
+            return self._newest
+
+    def current(self, number: int) -> bool:
+        return number == self._newest
+
+
 class RequestWidget(anywidget.AnyWidget):
-    """An anywidget whose browser requests are answered from a worker thread."""
+    """An anywidget whose work runs off the kernel's message thread.
+
+    One mechanism for all of it: a small pool of worker threads per widget. Browser
+    requests are answered there; `submit` runs anything else there (loads, counts, a
+    whole-table fetch). Long jobs check their own cancel flag."""
 
     busy = traitlets.Bool(False).tag(sync=True)
+    WORKERS = 4  # requests stay answered while a long fetch and a listing run
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cave-widget")
+        self._executor = ThreadPoolExecutor(max_workers=self.WORKERS,
+                                            thread_name_prefix="cave-widget")
+        self._tasks: set[Future] = set()
+        self._tasks_lock = threading.Lock()
         self._handlers: dict = {}
         self._pending = 0
         self._pending_lock = threading.Lock()
         self.on_msg(self._on_browser_message)
+
+    @staticmethod
+    def generations() -> Generations:
+        return Generations()
+
+    def submit(self, fn, *args, waited_for: bool = True) -> Future:
+        """Run fn(*args) on the widget's workers. A failure is logged, not raised: what a
+        person should see, fn shows in the widget itself. `waited_for=False` leaves a long
+        job (a whole-table fetch, with its own progress and cancel) out of `wait()`."""
+        def task():
+            try:
+                return fn(*args)
+            except Exception:  # noqa: BLE001 - shown in the widget by fn, or a nicety
+                log.debug("background task %s failed", getattr(fn, "__name__", fn),
+                          exc_info=True)
+
+        future = self._executor.submit(task)
+        if waited_for:
+            with self._tasks_lock:
+                self._tasks = {f for f in self._tasks if not f.done()} | {future}
+        return future
+
+    def wait(self, timeout: float = 60.0) -> None:
+        """Block until background work (loads, requests) is done; for scripts and tests."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._tasks_lock:
+                pending = [f for f in self._tasks if not f.done()]
+            if not pending and not self.busy:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{type(self).__name__} is still busy")
+            time.sleep(0.01)
 
     def handle(self, kind: str, fn) -> None:
         """Register fn(content, buffers) -> result | (result, buffers) for requests of kind."""

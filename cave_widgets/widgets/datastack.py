@@ -13,33 +13,23 @@ on one from a cell (which only warns) shows a warning here.
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import traitlets
 
+from ..client import errors
 from ._base import STATIC, RequestWidget, bundle, friendly
 
 UTC = timezone.utc
-FUTURE_SLACK = timedelta(minutes=1)  # clocks of kernel and server may differ a little
-
-
-class ExpiredVersionRefused(traitlets.TraitError, ValueError):
-    """An expired materialization version was chosen; the client was left as it was."""
-
-    action = "Pick a valid version, or Live with a timestamp."
+# What the client refuses when chosen here, answered to the browser as a refusal (shown in
+# the notice), not as a failure.
+_REFUSALS = (errors.VersionExpiredError, errors.UnknownVersionError)
 
 
 def _iso(when: datetime | None) -> str:
     if when is None:
         return ""
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _as_utc(when) -> datetime:
-    from ..client.framework import _utc
-
-    return _utc(when)
 
 
 def version_entry(record: dict, now: datetime) -> dict:
@@ -64,9 +54,17 @@ def _day(iso: str | None) -> str:
     return iso[:10] if iso else "an unknown date"
 
 
+def _mode_of(snapshot) -> str:
+    return "live" if snapshot.version is None and snapshot.timestamp is not None else "version"
+
+
 class DatastackSelector(RequestWidget):
     """Server address, a searchable datastack picker, and a materialization version (with
-    its date and expiry) or Live mode with one pinned timestamp, all bound to `client`."""
+    its date and expiry) or Live mode with one pinned timestamp, all bound to `client`.
+
+    Every choice goes to the client (`client.set_snapshot`, `client.datastack_name`), which
+    validates it; the widget shows the client's answer and its typed error, and keeps no
+    rules of its own."""
 
     _esm = bundle("datastack")
     _css = STATIC / "datastack.css"
@@ -90,8 +88,7 @@ class DatastackSelector(RequestWidget):
         super().__init__(**kwargs)
         self.client = client
         self._lock = threading.RLock()
-        self._local = threading.local()  # .pulling: we are copying the client's state in
-        self._generation = 0  # bumped per load; results of older loads are dropped
+        self._loads = self.generations()  # results of older loads are dropped
         self._last_version: int | None = None
         self._details: dict[str, dict] = {}
         self.handle("select_datastack", lambda c, b: self._request(
@@ -101,7 +98,7 @@ class DatastackSelector(RequestWidget):
         self.handle("select_live", lambda c, b: self._request(
             self.select_live, c.get("timestamp")))
         self.handle("select_mode", lambda c, b: self._request(self.select_mode, c.get("mode")))
-        self.handle("reload", lambda c, b: self._load(self._next_generation(), everything=True))
+        self.handle("reload", lambda c, b: self._load(self._loads.next(), everything=True))
         self._pull()
         client.observe(self._on_client_change, names=self._CLIENT_TRAITS)
         self.refresh()
@@ -121,103 +118,74 @@ class DatastackSelector(RequestWidget):
 
     def select_version(self, version: int | None) -> None:
         """Pin a materialization version (None: the newest valid one, decided per query).
-        Expired versions are refused with ExpiredVersionRefused."""
+        The client refuses expired and unknown versions (VersionExpiredError,
+        UnknownVersionError)."""
+        try:
+            self.client.set_snapshot(version=version, allow_expired=False)
+        except _REFUSALS as exc:
+            self.notice = str(exc)
+            raise
         if version is not None:
-            self._check_version(int(version))
-        client = self.client
-        client.version = version
-        if version is None:
-            client.timestamp = None  # leave Live as well
-        else:
             self._last_version = int(version)
 
     def select_live(self, timestamp=None) -> None:
         """Live mode at one pinned time (now if not given); the version becomes None."""
-        when = datetime.now(UTC) if timestamp in (None, "") else _as_utc(timestamp)
-        if when > datetime.now(UTC) + FUTURE_SLACK:
-            raise ValueError(f"{_iso(when)} is in the future: pick a time up to now.")
-        self.client.timestamp = when
+        when = datetime.now(UTC) if timestamp in (None, "") else timestamp
+        self.client.set_snapshot(version=None, timestamp=when)
 
     def select_mode(self, mode: str) -> None:
         """Switch between a version (the last one chosen, if still valid, else the newest)
         and Live (pinned at now; a client already live keeps its time)."""
-        client = self.client
         if mode == "live":
-            if client.version is not None or client.timestamp is None:
+            if _mode_of(self.client.snapshot) != "live":
                 self.select_live(None)
             return
         if mode != "version":
             raise ValueError(f"mode must be 'version' or 'live', got {mode!r}")
-        last = self._entry(self._last_version) if self._last_version is not None else None
-        self.select_version(last["version"] if last and not last["expired"] else None)
+        if self._last_version is not None:
+            try:
+                self.client.set_snapshot(version=self._last_version, allow_expired=False)
+                return
+            except _REFUSALS:
+                pass  # expired (or gone) since it was chosen: the newest instead
+        self.client.set_snapshot(version=None)
 
     def refresh(self) -> None:
         """Fetch the datastacks and versions again, in the worker thread."""
-        generation = self._next_generation()
-        self._executor.submit(self._load, generation, True)
+        self.submit(self._load, self._loads.next(), True)
 
     def _request(self, choose, value):
         """Apply a choice made in the browser; a refusal is an answer, not a failure."""
         try:
             choose(value)
-        except ExpiredVersionRefused as exc:
+        except _REFUSALS as exc:
             return {"refused": str(exc)}
         return {"applied": True}
 
     def _entry(self, version: int | None) -> dict | None:
         return next((v for v in self.versions if v["version"] == version), None)
 
-    def _check_version(self, version: int) -> None:
-        entry = self._entry(version)
-        if entry is None:  # not listed yet (still loading) or new since: ask the server
-            self._store_versions(self._fetch_versions(), self.client.datastack_name)
-            entry = self._entry(version)
-        if entry is None:
-            listed = ", ".join(str(v["version"]) for v in self.versions) or "none"
-            raise ValueError(f"Version {version} does not exist for "
-                             f"{self.client.datastack_name}; versions: {listed}.")
-        if entry["expired"]:
-            message = (f"Version {version} of {self.client.datastack_name} expired on "
-                       f"{_day(entry['expires_on'])} and can no longer be queried. "
-                       f"{ExpiredVersionRefused.action}")
-            self.notice = message
-            raise ExpiredVersionRefused(message)
-
     # --- widget traits set from Python: apply them to the client ---------------------------
-
-    @property
-    def _pulling(self) -> bool:
-        return getattr(self._local, "pulling", False)
-
-    @contextmanager
-    def _pulling_in(self):
-        previous = self._pulling
-        self._local.pulling = True
-        try:
-            yield
-        finally:
-            self._local.pulling = previous
-
-    @traitlets.validate("version")
-    def _valid_version(self, proposal):
-        version = proposal["value"]
-        if version is not None and not self._pulling:
-            self._check_version(version)
-        return version
 
     @traitlets.observe("datastack", "version", "mode", "timestamp")
     def _widget_changed(self, change) -> None:
-        if self._pulling:
-            return
         name, new = change["name"], change["new"]
+        client = self.client
+        snapshot = client.snapshot
+        shown = {"datastack": client.datastack_name or None, "version": snapshot.version,
+                 "mode": _mode_of(snapshot), "timestamp": _iso(snapshot.timestamp)}
+        if new == shown[name]:
+            return  # the widget shows the client (a pull, or nothing new)
         choose = {"datastack": self.select_datastack, "version": self.select_version,
                   "mode": self.select_mode,
                   "timestamp": lambda t: self.select_live(t) if t else self.select_version(None),
                   }[name]
         try:
             choose(new)
-        except Exception:
+        except Exception as exc:
             self._pull()  # show the client's state again, then tell the caller
+            if isinstance(exc, _REFUSALS):
+                self.notice = str(exc)
             raise
 
     # --- the client changed (in a cell, or by us): show it ---------------------------------
@@ -229,25 +197,26 @@ class DatastackSelector(RequestWidget):
             self._details.clear()  # another server: its datastacks may differ in all but name
             self.refresh()
         elif datastack_moved:
-            generation = self._next_generation()
-            self._executor.submit(self._load, generation, False)
+            self.submit(self._load, self._loads.next(), False)
 
     def _pull(self) -> bool:
-        """Copy the client's state into the widget; True if the datastack changed."""
+        """Copy the client's state into the widget; True if the datastack changed. Holding
+        the client's snapshot steady meanwhile, so what the widget shows is one state (and
+        the observers above find nothing to send back)."""
         client = self.client
-        with self._lock, self._pulling_in(), self.hold_sync():
+        with client.holding_snapshot(), self._lock, self.hold_sync():
+            snapshot = client.snapshot
             datastack = client.datastack_name or None
             moved = datastack != self.datastack
-            version, when = client.version, client.timestamp
             self.server_address = client.server_address
             self.datastack = datastack
             if moved:
                 self.versions = []
-            self.version = version
-            self.timestamp = _iso(when)
-            self.mode = "live" if version is None and when is not None else "version"
-            if version is not None:
-                self._last_version = version
+            self.version = snapshot.version
+            self.timestamp = _iso(snapshot.timestamp)
+            self.mode = _mode_of(snapshot)
+            if snapshot.version is not None:
+                self._last_version = snapshot.version
             self._update_notice()
         return moved
 
@@ -256,20 +225,11 @@ class DatastackSelector(RequestWidget):
         if entry and entry["expired"]:
             self.notice = (f"Version {entry['version']} of {self.datastack} expired on "
                            f"{_day(entry['expires_on'])}: queries against it will fail. "
-                           f"{ExpiredVersionRefused.action}")
+                           "Pick a valid version, or Live with a timestamp.")
         else:
             self.notice = ""
 
     # --- loading (worker thread) ------------------------------------------------------------
-
-    def _next_generation(self) -> int:
-        with self._lock:
-            self._generation += 1
-            self.status = "loading"
-            return self._generation
-
-    def _current(self, generation: int) -> bool:
-        return generation == self._generation
 
     def _fetch_versions(self) -> list[dict]:
         if not self.client.datastack_name:
@@ -280,7 +240,7 @@ class DatastackSelector(RequestWidget):
                       key=lambda v: v["version"], reverse=True)
 
     def _store_versions(self, versions: list[dict], datastack: str | None) -> None:
-        with self._lock, self._pulling_in(), self.hold_sync():
+        with self._lock, self.hold_sync():
             if datastack == (self.client.datastack_name or None):
                 self.versions = versions
                 self._update_notice()
@@ -290,17 +250,18 @@ class DatastackSelector(RequestWidget):
         then each datastack's description and aligned volume."""
         client = self.client
         datastack = client.datastack_name or None
+        self.status = "loading"
         try:
             names = client.info.get_datastacks() if everything or not self.datastacks else None
             versions = self._fetch_versions()
         except Exception as exc:
             with self._lock:
-                if self._current(generation):
+                if self._loads.current(generation):
                     self.error = friendly(exc)
                     self.status = "error"
             raise
         with self._lock:
-            if not self._current(generation) or datastack != (client.datastack_name or None):
+            if not self._loads.current(generation) or datastack != (client.datastack_name or None):
                 return {"stale": True}
             with self.hold_sync():
                 if names is not None:

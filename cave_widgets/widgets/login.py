@@ -107,7 +107,7 @@ class LoginWidget(RequestWidget):
             # A token set in a cell (or found in a file) is checked off the kernel's thread.
             # Our own sign-in also passes through here; the check then finds the state
             # already verified and does nothing.
-            self._executor.submit(self._check_quietly)
+            self.submit(self._check_quietly)
 
     def _rejected_notice(self, details: str = "") -> dict:
         return _notice("The server did not accept that token.", kind="auth",
@@ -129,8 +129,7 @@ class LoginWidget(RequestWidget):
             c = self.client
             if only_unverified and c.auth_state != "unverified":
                 return {"status": self.status}
-            if not c.auth.token:
-                c._set_auth_state("anonymous", None)
+            if not c.auth.token:  # nothing to check: the client is signed out already
                 return {"status": self.status}
             self.status = "checking"
             auth = c.auth
@@ -156,7 +155,7 @@ class LoginWidget(RequestWidget):
             self._follow_client()
             return {"status": self.status}
 
-    def _access_notice(self, probe: CAVEclient, record: dict) -> dict:
+    def _access_notice(self, probe, record: dict) -> dict:
         """Signed in, but can this user see the data? Missing terms of service or permission
         become a notice with the way to fix it."""
         name = record.get("name") or "This user"
@@ -221,23 +220,17 @@ class LoginWidget(RequestWidget):
         self.status = "checking"
         self.notice = {}
         c = self.client
-        # Check the token with a client of its own first: a rejected token must not sign out
-        # whoever is signed in now.
-        probe = CAVEclient(server_address=c.server_address, auth_token=token, **c._pool)
-        try:
-            try:
-                probe.auth.whoami()
-            except errors.AuthenticationError as exc:
-                self.notice = _scrub(self._rejected_notice(friendly(exc)["details"]), token)
-                self.status = "error"
-                return
-            if remember:
-                # The sign-in token lives 7 days; a key minted with it lives until revoked.
-                token = probe.auth.create_token(
-                    description=f"cave_widgets on {socket.gethostname()}")
-                self._save(token)
-        finally:
-            probe.session.close()
+        # Check the token on its own first: a rejected token must not sign out whoever is
+        # signed in now.
+        if c.auth.check_token(token) is None:
+            self.notice = self._rejected_notice()
+            self.status = "error"
+            return
+        if remember:
+            # The sign-in token lives 7 days; a key minted with it lives until revoked.
+            token = c.auth.create_token(description=f"cave_widgets on {socket.gethostname()}",
+                                        signed_with=token)
+            self._save(token)
         c.change_auth(auth_token=token)
         record = c.auth.whoami()
         self.notice = self._access_notice(c, record)
@@ -270,7 +263,7 @@ class LoginWidget(RequestWidget):
         with self._auth_lock:
             c = self.client
             key = c.auth.token_key
-            explicit = c._auth_args.get("token_file")
+            explicit = c.auth.explicit_token_file
             netloc = http.netloc(c.server_address)
             for _ in range(4):  # per-server file, generic file, legacy file: at most three
                 found, path = tokens.resolve(netloc, None, explicit, key)

@@ -19,7 +19,7 @@ from helpers.client_wire import private_home
 
 from cave_widgets import CAVEclient
 from cave_widgets.client import ExpiredVersionWarning, errors
-from cave_widgets.widgets.datastack import DatastackSelector, ExpiredVersionRefused
+from cave_widgets.widgets.datastack import DatastackSelector
 
 UTC = timezone.utc
 BINDING = ("datastack", "version", "mode", "timestamp")
@@ -225,7 +225,7 @@ def test_widget_live_mode_and_timestamp_set_the_client(widget, client):
 
 def test_choosing_the_expired_version_in_python_is_refused(widget, client):
     client.version = 3
-    with pytest.raises(ExpiredVersionRefused, match="Version 1 .*expired"):
+    with pytest.raises(errors.VersionExpiredError, match="Version 1 .*expired"):
         widget.version = 1
     assert client.version == 3
     assert widget.version == 3

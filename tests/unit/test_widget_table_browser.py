@@ -24,7 +24,7 @@ from helpers.client_materialize import (  # noqa: F401  (fixtures)
 )
 
 from cave_widgets.client.errors import QueryValidationError
-from cave_widgets.widgets.browse_filters import check_specs, split_values
+from cave_widgets.widgets.table_browser.filters import check_specs, split_values
 from cave_widgets.widgets.table_browser import TableBrowser
 
 ROOTS = "synapses"

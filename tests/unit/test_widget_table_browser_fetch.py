@@ -21,8 +21,8 @@ from helpers.client_materialize import (  # noqa: F401  (fixtures)
 )
 
 from cave_widgets.client.errors import RowCapWarning
-from cave_widgets.widgets import browse_fetch as bf
-from cave_widgets.widgets import browse_query as bq
+from cave_widgets.widgets.table_browser import fetch as bf
+from cave_widgets.widgets.table_browser import query as bq
 from cave_widgets.widgets.table_browser import TableBrowser
 
 

@@ -15,7 +15,7 @@ from helpers.client_materialize import (  # noqa: F401  (fixtures)
     sent,
 )
 
-from cave_widgets.widgets.browse_paging import PageCache, PageCursor, fetch_page
+from cave_widgets.widgets.table_browser.paging import PageCache, PageCursor, fetch_page
 from cave_widgets.widgets.table_browser import TableBrowser
 
 
