@@ -10,7 +10,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from . import routes_auth, routes_info, routes_materialize, routes_segmentation
+from . import routes_auth, routes_chunkedgraph, routes_info, routes_materialize
 from .errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def build_app(ctx) -> Starlette:
         + routes_info.schema_routes(ctx)
         + routes_auth.build_routes(ctx)
         + routes_materialize.build_routes(ctx)
-        + routes_segmentation.build_routes(ctx)
+        + routes_chunkedgraph.build_routes(ctx)
     )
     middleware = [
         # Browser front ends (the widgets) read these headers from query responses.

@@ -1,5 +1,6 @@
-"""The chunkedgraph subset (PyChunkedGraph API v1) that caveclient's materialization and
-lineage features use. Timestamps arrive as float seconds since the Unix epoch (UTC)."""
+"""The chunkedgraph service: the subset of the PyChunkedGraph API v1 that caveclient's
+materialization and lineage features use. Timestamps arrive as float seconds since the Unix
+epoch (UTC)."""
 
 from __future__ import annotations
 
