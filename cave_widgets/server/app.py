@@ -10,7 +10,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from . import routes_auth, routes_chunkedgraph, routes_info, routes_materialize
+from . import routes_auth, routes_chunkedgraph, routes_info, routes_materialize, routes_schema
 from .errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ async def _http_error(request: Request, exc) -> JSONResponse:
 def build_app(ctx) -> Starlette:
     routes = (
         routes_info.info_routes(ctx)
-        + routes_info.schema_routes(ctx)
+        + routes_schema.build_routes(ctx)
         + routes_auth.build_routes(ctx)
         + routes_materialize.build_routes(ctx)
         + routes_chunkedgraph.build_routes(ctx)
