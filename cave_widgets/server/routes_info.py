@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.routing import Route
-
-from .context import Call, ServiceContext, check_datastack, route
+from .context import Call, check_datastack, route_options
 from .demo import catalog
 from .errors import NotFound
 
@@ -46,66 +44,69 @@ def datastack_record(base_url: str) -> dict:
     }
 
 
-def info_routes(ctx: ServiceContext) -> list[Route]:
-    @route(ctx, auth=False)
-    def version(call: Call):
-        return INFO_VERSION
+@route_options(auth=False)
+def version(call: Call):
+    return INFO_VERSION
 
-    @route(ctx, permission=None)
-    def datastacks(call: Call):
-        return [catalog.DATASTACK] if "view" in call.user.permissions else []
 
-    @route(ctx)
-    def datastack_full(call: Call):
-        check_datastack(call.path("datastack"))
-        return datastack_record(call.base_url)
+@route_options(permission=None)
+def datastacks(call: Call):
+    return [catalog.DATASTACK] if "view" in call.user.permissions else []
 
-    @route(ctx)
-    def image_sources(call: Call):
-        check_datastack(call.path("datastack"))
-        av = aligned_volume_record(call.base_url)
-        return [
-            {
-                "id": 1,
-                "name": "demo_em",
-                "viewer_layer_name": "img",
-                "image_source": av["image_source"],
-                "description": "the demo EM image",
-            }
-        ]
 
-    @route(ctx, permission=None)
-    def aligned_volumes(call: Call):
-        return [catalog.ALIGNED_VOLUME]
+def datastack_full(call: Call):
+    check_datastack(call.path("datastack"))
+    return datastack_record(call.base_url)
 
-    def _volume(name_or_id: str, by_id: bool) -> None:
-        known = str(ALIGNED_VOLUME_ID) if by_id else catalog.ALIGNED_VOLUME
-        if name_or_id != known:
-            raise NotFound(f"aligned volume {name_or_id!r} not found")
 
-    @route(ctx)
-    def aligned_volume(call: Call):
-        _volume(call.path("name"), by_id=False)
-        return aligned_volume_record(call.base_url)
-
-    @route(ctx)
-    def aligned_volume_by_id(call: Call):
-        _volume(call.path("id"), by_id=True)
-        return aligned_volume_record(call.base_url)
-
-    @route(ctx)
-    def datastacks_of_volume(call: Call):
-        _volume(call.path("name"), by_id=False)
-        return [catalog.DATASTACK]
-
-    p = "/info/api/v2"
+def image_sources(call: Call):
+    check_datastack(call.path("datastack"))
+    av = aligned_volume_record(call.base_url)
     return [
-        Route("/info/version", version, methods=["GET"]),
-        Route(p + "/datastacks", datastacks, methods=["GET"]),
-        Route(p + "/datastack/full/{datastack}", datastack_full, methods=["GET"]),
-        Route(p + "/datastack/{datastack}/image_sources", image_sources, methods=["GET"]),
-        Route(p + "/aligned_volume", aligned_volumes, methods=["GET"]),
-        Route(p + "/aligned_volume/id/{id}", aligned_volume_by_id, methods=["GET"]),
-        Route(p + "/aligned_volume/{name}", aligned_volume, methods=["GET"]),
-        Route(p + "/aligned_volume/{name}/datastacks", datastacks_of_volume, methods=["GET"]),
+        {
+            "id": 1,
+            "name": "demo_em",
+            "viewer_layer_name": "img",
+            "image_source": av["image_source"],
+            "description": "the demo EM image",
+        }
     ]
+
+
+@route_options(permission=None)
+def aligned_volumes(call: Call):
+    return [catalog.ALIGNED_VOLUME]
+
+
+def check_volume(name_or_id: str, by_id: bool) -> None:
+    known = str(ALIGNED_VOLUME_ID) if by_id else catalog.ALIGNED_VOLUME
+    if name_or_id != known:
+        raise NotFound(f"aligned volume {name_or_id!r} not found")
+
+
+def aligned_volume(call: Call):
+    check_volume(call.path("name"), by_id=False)
+    return aligned_volume_record(call.base_url)
+
+
+def aligned_volume_by_id(call: Call):
+    check_volume(call.path("id"), by_id=True)
+    return aligned_volume_record(call.base_url)
+
+
+def datastacks_of_volume(call: Call):
+    check_volume(call.path("name"), by_id=False)
+    return [catalog.DATASTACK]
+
+
+API = "/info/api/v2"
+ROUTES = (
+    ("GET", "/info/version", version),
+    ("GET", API + "/datastacks", datastacks),
+    ("GET", API + "/datastack/full/{datastack}", datastack_full),
+    ("GET", API + "/datastack/{datastack}/image_sources", image_sources),
+    ("GET", API + "/aligned_volume", aligned_volumes),
+    ("GET", API + "/aligned_volume/id/{id}", aligned_volume_by_id),
+    ("GET", API + "/aligned_volume/{name}", aligned_volume),
+    ("GET", API + "/aligned_volume/{name}/datastacks", datastacks_of_volume),
+)
