@@ -1,19 +1,60 @@
-"""The ASGI application: every CAVE service on one origin."""
+"""The ASGI application: every CAVE service on one origin.
+
+Each service is one routes module ending in a ROUTES table of (methods, path, handler) rows;
+a handler is a plain function `def name(call: Call) -> object` that may declare its
+route_options. A new service is one such module plus one entry in SERVICES.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
-from . import routes_auth, routes_info, routes_materialize, routes_segmentation
+from . import routes_auth, routes_chunkedgraph, routes_info, routes_materialize, routes_schema
+from .context import Call, Handler, ServiceContext, options_of, parse_json
 from .errors import ServiceError
 
 log = logging.getLogger(__name__)
+
+SERVICES = (routes_info, routes_schema, routes_auth, routes_materialize, routes_chunkedgraph)
+
+
+def endpoint(ctx: ServiceContext, handler: Handler):
+    """The one adapter between Starlette and a handler: authenticate, check the permission on
+    the demo dataset, parse the JSON body, run the handler off the event loop (handlers are
+    sync and may block on DuckDB), and serialise a result that is not a Response as JSON."""
+    options = options_of(handler)
+
+    async def serve(request: Request) -> Response:
+        user = None
+        if options.auth:
+            base = str(request.base_url).rstrip("/")
+            user, _ = ctx.auth.authenticate(request, f"{base}/sticky_auth/api/v1/authorize")
+            if options.permission:
+                tos_url = f"{base}/sticky_auth/api/v1/tos/1/accept"
+                ctx.auth.require(user, options.permission, tos_url)
+        raw = await request.body()
+        body = parse_json(raw) if options.json_body else None
+        result = await run_in_threadpool(handler, Call(request, ctx, user, body, raw))
+        if isinstance(result, Response):
+            return result
+        return JSONResponse(result)
+
+    return serve
+
+
+def service_routes(ctx: ServiceContext, service) -> list[Route]:
+    return [
+        Route(path, endpoint(ctx, handler), methods=methods.split(), name=handler.__name__)
+        for methods, path, handler in service.ROUTES
+    ]
 
 
 async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
@@ -35,14 +76,8 @@ async def _http_error(request: Request, exc) -> JSONResponse:
     return JSONResponse({"message": message}, status_code=status)
 
 
-def build_app(ctx) -> Starlette:
-    routes = (
-        routes_info.info_routes(ctx)
-        + routes_info.schema_routes(ctx)
-        + routes_auth.build_routes(ctx)
-        + routes_materialize.build_routes(ctx)
-        + routes_segmentation.build_routes(ctx)
-    )
+def build_app(ctx: ServiceContext) -> Starlette:
+    routes = [route for service in SERVICES for route in service_routes(ctx, service)]
     middleware = [
         # Browser front ends (the widgets) read these headers from query responses.
         Middleware(

@@ -1,5 +1,6 @@
-"""What every route needs: the store, the segmentation index, the users, the settings; and
-the small request helpers that make each route a plain function."""
+"""What every route handler sees: the Call (the request, the ServiceContext with the store,
+the segmentation index, the users and the settings, the signed-in user, the body), the small
+request helpers, and the route_options a handler declares for the adapter in app.py."""
 
 from __future__ import annotations
 
@@ -7,11 +8,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import wraps
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 from .auth import AuthRegistry, User
 from .demo import catalog
@@ -103,30 +101,30 @@ def naive_iso(when: datetime) -> str:
     return when.astimezone(timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
-def route(
-    ctx: ServiceContext, *, permission: str | None = "view", auth: bool = True, json_body=True
-):
-    """Wrap a sync route function: authenticate, check permission on the demo dataset, parse
-    the JSON body (binary routes set json_body=False), run the function off the event loop, and serialise a non-Response result
-    as JSON."""
+Handler = Callable[[Call], object]
 
-    def decorate(fn: Callable[[Call], object]):
-        @wraps(fn)
-        async def endpoint(request: Request) -> Response:
-            user = None
-            if auth:
-                base = str(request.base_url).rstrip("/")
-                user, _ = ctx.auth.authenticate(request, f"{base}/sticky_auth/api/v1/authorize")
-                if permission:
-                    ctx.auth.require(user, permission, f"{base}/sticky_auth/api/v1/tos/1/accept")
-            raw = await request.body()
-            body = parse_json(raw) if json_body else None
-            call = Call(request, ctx, user, body, raw)
-            result = await run_in_threadpool(fn, call)
-            if isinstance(result, Response):
-                return result
-            return JSONResponse(result)
 
-        return endpoint
+@dataclass(frozen=True)
+class RouteOptions:
+    """What the app's adapter does before it calls a handler (app.endpoint)."""
 
-    return decorate
+    auth: bool = True  # False: an open route; no token is read, call.user is None
+    permission: str | None = "view"  # None: any signed-in user (the auth API, listings)
+    json_body: bool = True  # False: a binary body, left undecoded in call.raw_body
+
+
+def route_options(*, auth: bool = True, permission: str | None = "view", json_body: bool = True):
+    """Declare how a handler is served. The decorator only records the options on the
+    function; a handler without it is served with the defaults, so forgetting it fails closed
+    (a token with the `view` permission is required)."""
+    options = RouteOptions(auth=auth, permission=permission, json_body=json_body)
+
+    def record(handler: Handler) -> Handler:
+        handler.route_options = options
+        return handler
+
+    return record
+
+
+def options_of(handler: Handler) -> RouteOptions:
+    return getattr(handler, "route_options", RouteOptions())

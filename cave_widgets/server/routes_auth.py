@@ -11,11 +11,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
 
 from . import login_pages
 from .auth import Token, User, token_record, user_cache_record, user_record
-from .context import Call, ServiceContext, parse_int, route
+from .context import Call, parse_int, route_options
 from .errors import BadRequest, NotFound
 
 AUTH_VERSION = "2.30.3"
@@ -33,187 +32,212 @@ def _set_cookie(response: Response, token: str) -> None:
     response.set_cookie(COOKIE, token, httponly=True, samesite="lax", path="/")
 
 
-async def _form(request: Request) -> dict[str, str]:
+def _form(raw: bytes) -> dict[str, str]:
     # A tiny urlencoded parser keeps python-multipart out of the server's dependencies.
-    raw = (await request.body()).decode("utf-8", "replace")
-    return {k: v[-1] for k, v in parse_qs(raw).items()}
+    return {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
 
 
-def build_routes(ctx: ServiceContext) -> list[Route]:
-    reg = ctx.auth
+def admin_only(user: User) -> Response | None:
+    if not user.admin:
+        return PlainTextResponse("Requires admin privilege.", status_code=403)
+    return None
 
-    def admin_only(user: User) -> Response | None:
-        if not user.admin:
-            return PlainTextResponse("Requires admin privilege.", status_code=403)
-        return None
 
-    def ids_param(call: Call) -> list[int]:
-        text = call.query("id", "")
-        return [parse_int(p, "id") for p in text.split(",") if p.strip()]
+def ids_param(call: Call) -> list[int]:
+    text = call.query("id", "")
+    return [parse_int(p, "id") for p in text.split(",") if p.strip()]
 
-    @route(ctx, auth=False)
-    def version(call: Call):
-        return PlainTextResponse(AUTH_VERSION)
 
-    @route(ctx, permission=None)
-    def me(call: Call):
-        return user_record(call.user, full=True)
+# --- the API ------------------------------------------------------------------------------
 
-    @route(ctx, permission=None)
-    def cache(call: Call):
-        return user_cache_record(call.user)
 
-    @route(ctx, permission=None)
-    def users(call: Call):
-        denied = admin_only(call.user)
-        if denied:
-            return denied
-        chosen = list(reg.users.values())
-        if call.query("id") is not None:
-            wanted = set(ids_param(call))
-            chosen = [u for u in chosen if u.id in wanted]
-        for key in ("name", "email"):
-            if call.query(key):
-                chosen = [u for u in chosen if getattr(u, key) == call.query(key)]
-        return [user_record(u, full=True) for u in chosen]
+@route_options(auth=False)
+def version(call: Call):
+    return PlainTextResponse(AUTH_VERSION)
 
-    @route(ctx, permission=None)
-    def usernames(call: Call):
+
+@route_options(permission=None)
+def me(call: Call):
+    return user_record(call.user, full=True)
+
+
+@route_options(permission=None)
+def cache(call: Call):
+    return user_cache_record(call.user)
+
+
+@route_options(permission=None)
+def users(call: Call):
+    denied = admin_only(call.user)
+    if denied:
+        return denied
+    chosen = list(call.ctx.auth.users.values())
+    if call.query("id") is not None:
         wanted = set(ids_param(call))
-        return [{"id": u.id, "name": u.name} for u in reg.users.values() if u.id in wanted]
+        chosen = [u for u in chosen if u.id in wanted]
+    for key in ("name", "email"):
+        if call.query(key):
+            chosen = [u for u in chosen if getattr(u, key) == call.query(key)]
+    return [user_record(u, full=True) for u in chosen]
 
-    @route(ctx, permission=None)
-    def group_users(call: Call):
-        denied = admin_only(call.user)
-        if denied:
-            return denied
-        group = call.int_path("group_id")
-        if group != 1:
-            raise NotFound(f"group {group} not found; the demo has group 1 (default)")
-        return [{"id": u.id, "name": u.name, "admin": u.admin} for u in reg.users.values()]
 
-    @route(ctx, permission=None)
-    def list_tokens(call: Call):
-        return [token_record(t) for t in reg.tokens_of(call.user.id)]
+@route_options(permission=None)
+def usernames(call: Call):
+    wanted = set(ids_param(call))
+    return [{"id": u.id, "name": u.name} for u in call.ctx.auth.users.values() if u.id in wanted]
 
-    @route(ctx, permission=None)
-    def create_token(call: Call):
-        body = call.body if isinstance(call.body, dict) else {}
-        description = body.get("description", "")
-        if not isinstance(description, str):
-            raise BadRequest("description must be text")
-        return reg.add_token(call.user.id, "api", description=description).value
 
-    @route(ctx, permission=None)
-    def delete_token(call: Call):
-        token_id = call.int_path("token_id")
-        mine = [t for t in reg.tokens_of(call.user.id) if t.id == token_id]
-        if not mine:
-            raise NotFound(f"you have no token with id {token_id}")
-        reg.revoke(mine[0].value)
-        return "success"
+@route_options(permission=None)
+def group_users(call: Call):
+    denied = admin_only(call.user)
+    if denied:
+        return denied
+    group = call.int_path("group_id")
+    if group != 1:
+        raise NotFound(f"group {group} not found; the demo has group 1 (default)")
+    return [{"id": u.id, "name": u.name, "admin": u.admin} for u in call.ctx.auth.users.values()]
 
-    @route(ctx, permission=None)
-    def logout(call: Call):
-        _, token = reg.authenticate(call.request, "")
-        if token.kind == "login":
-            reg.revoke(token.value)
-        response = PlainTextResponse("success")
-        response.delete_cookie(COOKIE, path="/")
-        return response
 
-    # --- browser pages ------------------------------------------------------------------
+@route_options(permission=None)
+def list_tokens(call: Call):
+    return [token_record(t) for t in call.ctx.auth.tokens_of(call.user.id)]
 
-    def base(request: Request) -> str:
-        return str(request.base_url).rstrip("/")
 
-    def browser_user(request: Request) -> tuple[User, Token] | None:
-        value = request.query_params.get(COOKIE) or request.cookies.get(COOKIE)
-        return reg.lookup(value) if value else None
+@route_options(permission=None)
+def create_token(call: Call):
+    body = call.body if isinstance(call.body, dict) else {}
+    description = body.get("description", "")
+    if not isinstance(description, str):
+        raise BadRequest("description must be text")
+    return call.ctx.auth.add_token(call.user.id, "api", description=description).value
 
-    async def authorize(request: Request) -> Response:
-        action = f"{base(request)}/sticky_auth/api/v1/authorize"
-        if request.method == "GET":
-            redirect = request.query_params.get("redirect")
-            if request.headers.get("x-requested-with"):
-                # middle_auth answers XHR with the URL to open rather than a redirect.
-                return PlainTextResponse(
-                    action + ("?" + urlencode({"redirect": redirect}) if redirect else "")
-                )
-            return login_pages.sign_in_page(list(reg.users.values()), redirect, action)
-        form = await _form(request)
-        user_id = parse_int(form.get("user_id", ""), "user_id")
-        if user_id not in reg.users:
-            raise BadRequest(f"no demo user with id {user_id}")
-        token = reg.add_token(user_id, "login", description="browser sign-in").value
-        redirect = form.get("redirect")
-        if redirect:
-            if urlsplit(redirect).scheme not in ("http", "https"):
-                raise BadRequest("redirect must be an http(s) URL")
-            auth_url = urlsplit(base(request)).netloc + "/sticky_auth"
-            target = _with_query(
-                redirect, {"middle_auth_token": token, "middle_auth_url": auth_url, "token": token}
+
+@route_options(permission=None)
+def delete_token(call: Call):
+    token_id = call.int_path("token_id")
+    mine = [t for t in call.ctx.auth.tokens_of(call.user.id) if t.id == token_id]
+    if not mine:
+        raise NotFound(f"you have no token with id {token_id}")
+    call.ctx.auth.revoke(mine[0].value)
+    return "success"
+
+
+@route_options(permission=None)
+def logout(call: Call):
+    _, token = call.ctx.auth.authenticate(call.request, "")
+    if token.kind == "login":
+        call.ctx.auth.revoke(token.value)
+    response = PlainTextResponse("success")
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+# --- browser pages --------------------------------------------------------------------------
+# Open routes: the visitor may not be signed in yet; who they are comes from the cookie (or a
+# token in the URL). Their bodies are HTML forms, not JSON.
+
+
+def browser_user(call: Call) -> tuple[User, Token] | None:
+    request = call.request
+    value = request.query_params.get(COOKIE) or request.cookies.get(COOKIE)
+    return call.ctx.auth.lookup(value) if value else None
+
+
+@route_options(auth=False, json_body=False)
+def authorize(call: Call):
+    request = call.request
+    action = f"{call.base_url}/sticky_auth/api/v1/authorize"
+    if request.method == "GET":
+        redirect = request.query_params.get("redirect")
+        if request.headers.get("x-requested-with"):
+            # middle_auth answers XHR with the URL to open rather than a redirect.
+            return PlainTextResponse(
+                action + ("?" + urlencode({"redirect": redirect}) if redirect else "")
             )
-            response: Response = RedirectResponse(target, status_code=302)
-        else:
-            response = login_pages.token_to_opener_page(token, [base(request)])
-        _set_cookie(response, token)
-        return response
+        return login_pages.sign_in_page(list(call.ctx.auth.users.values()), redirect, action)
+    form = _form(call.raw_body)
+    user_id = parse_int(form.get("user_id", ""), "user_id")
+    if user_id not in call.ctx.auth.users:
+        raise BadRequest(f"no demo user with id {user_id}")
+    token = call.ctx.auth.add_token(user_id, "login", description="browser sign-in").value
+    redirect = form.get("redirect")
+    if redirect:
+        if urlsplit(redirect).scheme not in ("http", "https"):
+            raise BadRequest("redirect must be an http(s) URL")
+        auth_url = urlsplit(call.base_url).netloc + "/sticky_auth"
+        target = _with_query(
+            redirect, {"middle_auth_token": token, "middle_auth_url": auth_url, "token": token}
+        )
+        response: Response = RedirectResponse(target, status_code=302)
+    else:
+        response = login_pages.token_to_opener_page(token, [call.base_url])
+    _set_cookie(response, token)
+    return response
 
-    def _strip_token(request: Request) -> Response | None:
-        """A token arriving in the URL is moved into the cookie and out of the history."""
-        value = request.query_params.get(COOKIE)
-        if not value:
-            return None
-        query = {k: v for k, v in request.query_params.items() if k not in (COOKIE, "token")}
-        clean = str(request.url.replace(query=urlencode(query)))
-        response = RedirectResponse(clean, status_code=302)
-        _set_cookie(response, value)
-        return response
 
-    async def token_settings(request: Request) -> Response:
-        stripped = _strip_token(request)
-        if stripped:
-            return stripped
-        found = browser_user(request)
-        here = f"{base(request)}/sticky_auth/settings/tokens"
-        sign_in = f"{base(request)}/sticky_auth/api/v1/authorize?" + urlencode({"redirect": here})
-        if found is None:
-            return login_pages.token_settings_page(None, [], None, sign_in, here)
-        user = found[0]
-        new = None
-        if request.method == "POST":
-            new = reg.add_token(user.id, "api", description="created on the token page").value
-        return login_pages.token_settings_page(user, reg.tokens_of(user.id), new, sign_in, here)
+def _strip_token(request: Request) -> Response | None:
+    """A token arriving in the URL is moved into the cookie and out of the history."""
+    value = request.query_params.get(COOKIE)
+    if not value:
+        return None
+    query = {k: v for k, v in request.query_params.items() if k not in (COOKIE, "token")}
+    clean = str(request.url.replace(query=urlencode(query)))
+    response = RedirectResponse(clean, status_code=302)
+    _set_cookie(response, value)
+    return response
 
-    async def terms(request: Request) -> Response:
-        found = browser_user(request)
-        action = str(request.url.replace(query=""))
-        user = found[0] if found else None
-        accepted = False
-        if user is not None and request.method == "POST":
-            user.missing_tos = False
-            accepted = True
-        return login_pages.terms_page(user, accepted, action)
 
-    routes = [
-        Route("/sticky_auth/api/v1/authorize", authorize, methods=["GET", "POST"]),
-        Route("/sticky_auth/settings/tokens", token_settings, methods=["GET", "POST"]),
-        Route("/sticky_auth/api/v1/tos/{tos_id}/accept", terms, methods=["GET", "POST"]),
-    ]
-    api = [
-        ("/version", version, ["GET"]),
-        ("/api/v1/user/me", me, ["GET"]),
-        ("/api/v1/user/cache", cache, ["GET"]),
-        ("/api/v1/user", users, ["GET"]),
-        ("/api/v1/username", usernames, ["GET"]),
-        ("/api/v1/group/{group_id}/user", group_users, ["GET"]),
-        ("/api/v1/user/token", list_tokens, ["GET"]),
-        ("/api/v1/user/token", create_token, ["POST"]),
-        ("/api/v1/user/token/{token_id}", delete_token, ["DELETE"]),
-        ("/api/v1/create_token", create_token, ["GET"]),
-        ("/api/v1/logout", logout, ["GET"]),
-    ]
-    for prefix in ("/auth", "/sticky_auth"):
-        routes += [Route(prefix + path, fn, methods=methods) for path, fn, methods in api]
-    return routes
+@route_options(auth=False, json_body=False)
+def token_settings(call: Call):
+    stripped = _strip_token(call.request)
+    if stripped:
+        return stripped
+    found = browser_user(call)
+    here = f"{call.base_url}/sticky_auth/settings/tokens"
+    sign_in = f"{call.base_url}/sticky_auth/api/v1/authorize?" + urlencode({"redirect": here})
+    if found is None:
+        return login_pages.token_settings_page(None, [], None, sign_in, here)
+    user = found[0]
+    reg = call.ctx.auth
+    new = None
+    if call.request.method == "POST":
+        new = reg.add_token(user.id, "api", description="created on the token page").value
+    return login_pages.token_settings_page(user, reg.tokens_of(user.id), new, sign_in, here)
+
+
+@route_options(auth=False, json_body=False)
+def terms(call: Call):
+    found = browser_user(call)
+    action = str(call.request.url.replace(query=""))
+    user = found[0] if found else None
+    accepted = False
+    if user is not None and call.request.method == "POST":
+        user.missing_tos = False
+        accepted = True
+    return login_pages.terms_page(user, accepted, action)
+
+
+def _under_auth_and_sticky_auth(*rows):
+    # A deployment serves the API twice: under /auth and its session-affine copy /sticky_auth.
+    return tuple((methods, prefix + path, handler)
+                 for prefix in ("/auth", "/sticky_auth") for methods, path, handler in rows)
+
+
+ROUTES = (
+    ("GET POST", "/sticky_auth/api/v1/authorize", authorize),
+    ("GET POST", "/sticky_auth/settings/tokens", token_settings),
+    ("GET POST", "/sticky_auth/api/v1/tos/{tos_id}/accept", terms),
+    *_under_auth_and_sticky_auth(
+        ("GET", "/version", version),
+        ("GET", "/api/v1/user/me", me),
+        ("GET", "/api/v1/user/cache", cache),
+        ("GET", "/api/v1/user", users),
+        ("GET", "/api/v1/username", usernames),
+        ("GET", "/api/v1/group/{group_id}/user", group_users),
+        ("GET", "/api/v1/user/token", list_tokens),
+        ("POST", "/api/v1/user/token", create_token),
+        ("DELETE", "/api/v1/user/token/{token_id}", delete_token),
+        ("GET", "/api/v1/create_token", create_token),
+        ("GET", "/api/v1/logout", logout),
+    ),
+)

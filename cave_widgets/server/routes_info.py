@@ -1,13 +1,10 @@
-"""The info service (datastacks, aligned volumes) and the schema service."""
+"""The info service: the datastack and its aligned volume."""
 
 from __future__ import annotations
 
-from starlette.routing import Route
-
-from .context import Call, ServiceContext, check_datastack, route
+from .context import Call, check_datastack, route_options
 from .demo import catalog
 from .errors import NotFound
-from .schemas import SCHEMAS
 
 INFO_VERSION = "4.3.3"
 ALIGNED_VOLUME_ID = 1
@@ -47,103 +44,69 @@ def datastack_record(base_url: str) -> dict:
     }
 
 
-def info_routes(ctx: ServiceContext) -> list[Route]:
-    @route(ctx, auth=False)
-    def version(call: Call):
-        return INFO_VERSION
+@route_options(auth=False)
+def version(call: Call):
+    return INFO_VERSION
 
-    @route(ctx, permission=None)
-    def datastacks(call: Call):
-        return [catalog.DATASTACK] if "view" in call.user.permissions else []
 
-    @route(ctx)
-    def datastack_full(call: Call):
-        check_datastack(call.path("datastack"))
-        return datastack_record(call.base_url)
+@route_options(permission=None)
+def datastacks(call: Call):
+    return [catalog.DATASTACK] if "view" in call.user.permissions else []
 
-    @route(ctx)
-    def image_sources(call: Call):
-        check_datastack(call.path("datastack"))
-        av = aligned_volume_record(call.base_url)
-        return [
-            {
-                "id": 1,
-                "name": "demo_em",
-                "viewer_layer_name": "img",
-                "image_source": av["image_source"],
-                "description": "the demo EM image",
-            }
-        ]
 
-    @route(ctx, permission=None)
-    def aligned_volumes(call: Call):
-        return [catalog.ALIGNED_VOLUME]
+def datastack_full(call: Call):
+    check_datastack(call.path("datastack"))
+    return datastack_record(call.base_url)
 
-    def _volume(name_or_id: str, by_id: bool) -> None:
-        known = str(ALIGNED_VOLUME_ID) if by_id else catalog.ALIGNED_VOLUME
-        if name_or_id != known:
-            raise NotFound(f"aligned volume {name_or_id!r} not found")
 
-    @route(ctx)
-    def aligned_volume(call: Call):
-        _volume(call.path("name"), by_id=False)
-        return aligned_volume_record(call.base_url)
-
-    @route(ctx)
-    def aligned_volume_by_id(call: Call):
-        _volume(call.path("id"), by_id=True)
-        return aligned_volume_record(call.base_url)
-
-    @route(ctx)
-    def datastacks_of_volume(call: Call):
-        _volume(call.path("name"), by_id=False)
-        return [catalog.DATASTACK]
-
-    p = "/info/api/v2"
+def image_sources(call: Call):
+    check_datastack(call.path("datastack"))
+    av = aligned_volume_record(call.base_url)
     return [
-        Route("/info/version", version, methods=["GET"]),
-        Route(p + "/datastacks", datastacks, methods=["GET"]),
-        Route(p + "/datastack/full/{datastack}", datastack_full, methods=["GET"]),
-        Route(p + "/datastack/{datastack}/image_sources", image_sources, methods=["GET"]),
-        Route(p + "/aligned_volume", aligned_volumes, methods=["GET"]),
-        Route(p + "/aligned_volume/id/{id}", aligned_volume_by_id, methods=["GET"]),
-        Route(p + "/aligned_volume/{name}", aligned_volume, methods=["GET"]),
-        Route(p + "/aligned_volume/{name}/datastacks", datastacks_of_volume, methods=["GET"]),
+        {
+            "id": 1,
+            "name": "demo_em",
+            "viewer_layer_name": "img",
+            "image_source": av["image_source"],
+            "description": "the demo EM image",
+        }
     ]
 
 
-def schema_routes(ctx: ServiceContext) -> list[Route]:
-    @route(ctx, auth=False)
-    def versions(call: Call):
-        return [2]
+@route_options(permission=None)
+def aligned_volumes(call: Call):
+    return [catalog.ALIGNED_VOLUME]
 
-    @route(ctx, auth=False)
-    def types(call: Call):
-        return sorted(SCHEMAS)
 
-    def _schema(name: str) -> dict:
-        if name not in SCHEMAS:
-            raise NotFound(f"Schema {name!r} not found; known schemas: {', '.join(sorted(SCHEMAS))}")
-        return SCHEMAS[name].json_schema()
+def check_volume(name_or_id: str, by_id: bool) -> None:
+    known = str(ALIGNED_VOLUME_ID) if by_id else catalog.ALIGNED_VOLUME
+    if name_or_id != known:
+        raise NotFound(f"aligned volume {name_or_id!r} not found")
 
-    @route(ctx, auth=False)
-    def one_type(call: Call):
-        return _schema(call.path("name"))
 
-    @route(ctx, auth=False)
-    def some_types(call: Call):
-        names = [n for n in (call.query("schema_names") or "").split(",") if n]
-        return {n: _schema(n) for n in names}
+def aligned_volume(call: Call):
+    check_volume(call.path("name"), by_id=False)
+    return aligned_volume_record(call.base_url)
 
-    @route(ctx, auth=False)
-    def all_types(call: Call):
-        return {n: s.json_schema() for n, s in sorted(SCHEMAS.items())}
 
-    p = "/schema/api/v2"
-    return [
-        Route("/schema/versions", versions, methods=["GET"]),
-        Route(p + "/type", types, methods=["GET"]),
-        Route(p + "/type/{name}", one_type, methods=["GET"]),
-        Route(p + "/types", some_types, methods=["GET", "POST"]),
-        Route(p + "/types_all", all_types, methods=["GET"]),
-    ]
+def aligned_volume_by_id(call: Call):
+    check_volume(call.path("id"), by_id=True)
+    return aligned_volume_record(call.base_url)
+
+
+def datastacks_of_volume(call: Call):
+    check_volume(call.path("name"), by_id=False)
+    return [catalog.DATASTACK]
+
+
+API = "/info/api/v2"
+ROUTES = (
+    ("GET", "/info/version", version),
+    ("GET", API + "/datastacks", datastacks),
+    ("GET", API + "/datastack/full/{datastack}", datastack_full),
+    ("GET", API + "/datastack/{datastack}/image_sources", image_sources),
+    ("GET", API + "/aligned_volume", aligned_volumes),
+    ("GET", API + "/aligned_volume/id/{id}", aligned_volume_by_id),
+    ("GET", API + "/aligned_volume/{name}", aligned_volume),
+    ("GET", API + "/aligned_volume/{name}/datastacks", datastacks_of_volume),
+)
