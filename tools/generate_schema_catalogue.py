@@ -142,7 +142,7 @@ def ensure_venv(env_dir: Path) -> Path:
     """A virtualenv at env_dir holding REQUIREMENTS (reused when it already does)."""
     python = _venv_python(env_dir)
     probe = [str(python), __file__, "--check-versions"]
-    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+    if python.exists() and subprocess.run(probe, capture_output=True, check=False).returncode == 0:
         return python
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(env_dir)], check=True)
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
@@ -170,11 +170,14 @@ def main(argv=None) -> int:
         return 0
     if args.venv is not None:
         python = ensure_venv(args.venv.resolve())
-        return subprocess.run([str(python), __file__, "--output", str(args.output)]).returncode
+        command = [str(python), __file__, "--output", str(args.output)]
+        return subprocess.run(command, check=False).returncode
+
+    from importlib.metadata import PackageNotFoundError
 
     try:
         found = installed_versions()
-    except Exception as exc:  # PackageNotFoundError: not in the throwaway environment
+    except PackageNotFoundError as exc:  # not in the throwaway environment
         print(f"missing package ({exc}); run with --venv DIR, or in an environment with:\n  "
               + "\n  ".join(REQUIREMENTS), file=sys.stderr)
         return 1
