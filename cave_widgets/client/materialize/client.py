@@ -231,7 +231,7 @@ class MaterializationClient(QueryMethods, ServiceClient):
         schema_name = meta.get("schema") or meta.get("schema_type")
         schema = self._cached(("schema", schema_name),
                               lambda: self.fc.schema.schema_definition(schema_name))
-        return cols.from_schema(table, schema)
+        return cols.from_schema(table, schema, schema_name)
 
     def view_columns(self, view: str, version: int | None = None) -> cols.TableColumns:
         return cols.from_view_schema(view, self.get_view_schema(view, version))
