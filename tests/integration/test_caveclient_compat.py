@@ -12,18 +12,15 @@ Nothing here skips: if the environment cannot be built, the test fails and says 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import subprocess
-import sys
-import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from helpers.processes import serve_command
+from helpers.venvs import describe, ensure_env, python_tag, run
 
 CAVECLIENT_VERSION = "8.2.1"
 REQUIREMENTS = [f"caveclient=={CAVECLIENT_VERSION}", "pandas<3"]
@@ -33,87 +30,13 @@ REPO = Path(__file__).resolve().parents[2]
 ENV_DIR = REPO / ".venv-caveclient"
 SMOKE_SCRIPT = REPO / "tests" / "compat" / "caveclient_smoke.py"
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$", re.MULTILINE)
-
-
-def _env_python(env_dir: Path) -> Path:
-    return env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def _run(cmd: list, timeout: float, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, **kwargs
-    )
-
-
-def _describe(proc: subprocess.CompletedProcess) -> str:
-    return (
-        f"$ {' '.join(map(str, proc.args))}\nexit status {proc.returncode}\n"
-        f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
-    )
-
-
-def _probe(python: Path) -> str | None:
-    """'<caveclient version> <python major.minor>' from the env, or None if it is unusable."""
-    if not python.exists():
-        return None
-    try:
-        proc = _run(
-            [python, "-c", "import sys, caveclient, pandas; "
-             "print(caveclient.__version__, '%d.%d' % sys.version_info[:2])"],
-            timeout=120,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return proc.stdout.strip() if proc.returncode == 0 else None
-
-
-@contextmanager
-def _build_lock():
-    """Two test runs must not build the same environment at once (POSIX only; elsewhere a
-    no-op)."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    key = hashlib.sha1(str(ENV_DIR).encode()).hexdigest()[:12]
-    path = Path(tempfile.gettempdir()) / f"cave_widgets-caveclient-env-{key}.lock"
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+PROBE = ("import sys, caveclient, pandas; "
+         "print(caveclient.__version__, '%d.%d' % sys.version_info[:2])")
 
 
 def ensure_caveclient_env() -> tuple[Path, str]:
     """The env's python, and how it was obtained (reused / built in N s)."""
-    python = _env_python(ENV_DIR)
-    wanted = f"{CAVECLIENT_VERSION} {sys.version_info[0]}.{sys.version_info[1]}"
-    with _build_lock():
-        if _probe(python) == wanted:
-            return python, "reused"
-        started = time.perf_counter()
-        # Same interpreter as the one running the tests; --clear replaces a stale env.
-        proc = _run([sys.executable, "-m", "venv", "--clear", ENV_DIR], timeout=300)
-        if proc.returncode != 0:
-            pytest.fail(f"could not create {ENV_DIR}:\n{_describe(proc)}", pytrace=False)
-        env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
-        env.pop("PYTHONPATH", None)
-        proc = _run(
-            [python, "-m", "pip", "install", "--quiet", *REQUIREMENTS], timeout=540, env=env
-        )
-        if proc.returncode != 0:
-            pytest.fail(
-                f"could not install {' '.join(REQUIREMENTS)} into {ENV_DIR}:\n{_describe(proc)}",
-                pytrace=False,
-            )
-        found = _probe(python)
-        if found != wanted:
-            pytest.fail(
-                f"{ENV_DIR} was built but reports {found!r} instead of {wanted!r}", pytrace=False
-            )
-        return python, f"built in {time.perf_counter() - started:.1f} s"
+    return ensure_env(ENV_DIR, REQUIREMENTS, PROBE, f"{CAVECLIENT_VERSION} {python_tag()}")
 
 
 def _script_env(home: Path, token: str) -> dict[str, str]:
@@ -145,7 +68,7 @@ def test_real_caveclient_against_embedded_server(tmp_path):
     with serve_command() as (_, server):
         started = time.perf_counter()
         try:
-            proc = _run(
+            proc = run(
                 [python, SMOKE_SCRIPT, "--url", server.url, "--datastack", server.datastack],
                 timeout=420,
                 env=_script_env(home, server.token),
@@ -157,7 +80,7 @@ def test_real_caveclient_against_embedded_server(tmp_path):
                         pytrace=False)
         elapsed = time.perf_counter() - started
 
-    output = _describe(proc).replace(server.token, "<token>")
+    output = describe(proc).replace(server.token, "<token>")
     print(f"caveclient env {how}; smoke script ran in {elapsed:.1f} s\n{output}")
     found = SUMMARY.findall(proc.stdout)
     assert found, f"no summary line in the smoke script's output:\n{output}"

@@ -9,6 +9,7 @@ validated by the client's one snapshot path (snapshot.py), which reads them from
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from datetime import datetime
 
 from .. import errors
@@ -248,12 +249,18 @@ class MaterializationClient(QueryMethods, ServiceClient):
         asked of the schema service once per client."""
         meta = self.get_table_metadata(table, version=version)
         schema_name = meta.get("schema") or meta.get("schema_type")
-        known = cols.from_catalogue(table, schema_name)
-        if known is not None:
-            return known
-        schema = self._cached(("schema", schema_name),
-                              lambda: self.ctx.service("schema").schema_definition(schema_name))
-        return cols.from_schema(table, schema)
+
+        def from_server() -> cols.TableColumns:
+            schema = self._cached(("schema", schema_name), lambda: self.ctx.service(
+                "schema").schema_definition(schema_name))
+            return cols.from_schema(table, schema, schema_name)
+
+        known = cols.columns_of_schema(table, schema_name) if schema_name else None
+        if known is None:
+            return from_server()
+        # A deployment may run a newer revision of a schema: a column the catalogue does
+        # not know is looked up on the server before it is called unknown.
+        return replace(known, on_unknown=from_server)
 
     def view_columns(self, view: str, version: int | None = None) -> cols.TableColumns:
         return cols.from_view_schema(view, self.get_view_schema(view, version))

@@ -3,15 +3,27 @@ them before anything is sent. Every error names the argument, the table and the 
 
 from __future__ import annotations
 
+import functools
 import numbers
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from ..errors import QueryValidationError
 
-BOUND = "#/definitions/BoundSpatialPoint"
-SPATIAL = "#/definitions/SpatialPoint"
 SCALAR_KINDS = {"integer": "integer", "float": "float", "number": "float", "string": "string",
                 "boolean": "boolean"}
+# emannotationschemas' point classes, for documents that reference them without defining them,
+# and the order their members flatten in (position, supervoxel id, root id, then the rest).
+POINT_MEMBERS = {
+    "SpatialPoint": ("position",),
+    "BoundSpatialPoint": ("position", "supervoxel_id", "root_id"),
+    "DerivedSpatialPoint": ("position", "supervoxel_id", "root_id", "dependent_chunk", "level"),
+}
+MEMBER_ORDER = POINT_MEMBERS["BoundSpatialPoint"]
+# Column types of the schema catalogue (PostgreSQL, as CAVE creates materialized tables).
+SQL_KINDS = {"BIGINT": "integer", "INTEGER": "integer", "SMALLINT": "integer",
+             "FLOAT": "float", "REAL": "float", "DOUBLE PRECISION": "float",
+             "VARCHAR": "string", "TEXT": "string", "BOOLEAN": "boolean"}
 
 
 @dataclass(frozen=True)
@@ -22,8 +34,14 @@ class TableColumns:
     kinds: dict
     # bound-point columns: root id column → its point name (pre_pt_root_id → pre_pt)
     root_columns: tuple = ()
+    # Where to look before calling a column unknown (the server's schema, when these
+    # columns came from the catalogue this package ships).
+    on_unknown: Callable[[], TableColumns] | None = field(default=None, compare=False,
+                                                          repr=False)
 
     def kind(self, column: str, argument: str) -> str:
+        if column not in self.kinds and self.on_unknown is not None:
+            return self.on_unknown().kind(column, argument)
         if column not in self.kinds:
             raise QueryValidationError(
                 f"{argument}: {self.table} has no column {column!r}. Its columns are "
@@ -32,43 +50,117 @@ class TableColumns:
         return self.kinds[column]
 
 
-def from_schema(table: str, schema: dict) -> TableColumns:
-    """Flatten a JSON-Schema document (schema service) the way CAVE stores tables."""
-    main = schema["$ref"].split("/")[-1]
-    properties = schema["definitions"][main]["properties"]
-    kinds = {"id": "integer", "valid": "boolean"}
-    roots = []
-    for name, prop in properties.items():
-        ref = prop.get("$ref")
-        if ref == BOUND:
-            kinds[f"{name}_position"] = "position"
-            kinds[f"{name}_supervoxel_id"] = "integer"
-            kinds[f"{name}_root_id"] = "integer"
-            roots.append(f"{name}_root_id")
-        elif ref == SPATIAL:
-            kinds[f"{name}_position"] = "position"
-        else:
-            fmt = prop.get("format")
-            types = prop.get("type")
-            types = [types] if isinstance(types, str) else (types or [])
-            kind = SCALAR_KINDS.get(fmt) or next(
-                (SCALAR_KINDS[t] for t in types if t in SCALAR_KINDS), None)
-            if kind:
-                kinds[name] = kind
+def from_schema(table: str, schema: dict, schema_name: str | None = None) -> TableColumns:
+    """Flatten a JSON-Schema document (schema service) the way CAVE stores tables.
+
+    Nested objects flatten with ``_`` (``pre_pt`` → ``pre_pt_position``,
+    ``pre_pt_supervoxel_id``, ``pre_pt_root_id``; a DerivedSpatialPoint also gives
+    ``_dependent_chunk`` and ``_level``), as emannotationschemas' ``flatten`` does. A document
+    lists properties alphabetically, not in table order: when `schema_name` is a schema of the
+    catalogue with the same root class and the same columns, the columns take the catalogue's
+    (real table) order; otherwise ``id``, ``valid``, then the document's order.
+    """
+    kinds, roots = _flatten_document(schema)
+    if schema_name is not None:
+        order = _catalogue_order(schema_name, schema.get("$ref"), kinds)
+        if order is not None:
+            kinds = {column: kinds[column] for column in order}
     return TableColumns(table, kinds, tuple(roots))
 
 
-def from_catalogue(table: str, schema_name: str | None) -> TableColumns | None:
-    """The columns of a table of a standard schema, from the emannotationschemas catalogue
-    shipped with this package (no request); None for a schema it does not know."""
+def columns_of_schema(table: str, schema_name: str) -> TableColumns | None:
+    """The columns of a table of a catalogued schema type, without asking any server (None
+    for a schema type the catalogue does not know)."""
+    from ... import schema_catalogue
+
     try:
-        from ... import schema_catalogue
-    except ImportError:  # TODO(i7): the catalogue lands with the schema work
+        document = schema_catalogue.definition(schema_name)
+    except KeyError:
         return None
-    flat = schema_catalogue.columns(schema_name) if schema_name else None
-    if flat is None:
+    return from_schema(table, document, schema_name)
+
+
+def sql_kind(sql_type: str) -> str | None:
+    """The column kind of a catalogue column type (None if it is none of ours)."""
+    if sql_type.lower().startswith("geometry"):
+        return "position"
+    return SQL_KINDS.get(sql_type.upper())
+
+
+def _flatten_document(schema: dict) -> tuple[dict, list]:
+    definitions = schema.get("definitions") or {}
+    main = schema["$ref"].split("/")[-1]
+    root = definitions[main]
+    properties = root.get("properties") or {}
+    kinds = {"id": "integer"}
+    # Every AnnotationSchema has `valid` (documents from servers that leave it out still allow
+    # additional properties); only the bare DerivedSpatialPoint forbids them and has none.
+    if "valid" in properties or root.get("additionalProperties") is not False:
+        kinds["valid"] = "boolean"
+    roots: list = []
+    rest = {k: v for k, v in properties.items() if k != "valid"}
+    _flatten(rest, definitions, "", kinds, roots, (main,))
+    return kinds, roots
+
+
+def _flatten(properties: dict, definitions: dict, prefix: str, kinds: dict, roots: list,
+             seen: tuple) -> None:
+    if "root_id" in properties and "supervoxel_id" in properties:
+        roots.append(f"{prefix}root_id")
+    for name, prop in properties.items():
+        ref = prop.get("$ref") if isinstance(prop, dict) else None
+        if ref is None:
+            kind = _property_kind(prop)
+            if kind is not None:
+                kinds[f"{prefix}{name}"] = kind
+            continue
+        target = ref.split("/")[-1]
+        if target in definitions and target not in seen:
+            members = definitions[target].get("properties") or {}
+        elif target in POINT_MEMBERS:
+            members = {m: {"type": "array"} if m == "position" else {"type": "integer"}
+                       for m in POINT_MEMBERS[target]}
+        else:
+            continue  # a reference this document does not resolve: no columns we can name
+        ordered = {m: members[m] for m in MEMBER_ORDER if m in members}
+        ordered.update((m, p) for m, p in members.items() if m not in ordered)
+        _flatten(ordered, definitions, f"{prefix}{name}_", kinds, roots, seen + (target,))
+
+
+def _property_kind(prop) -> str | None:
+    if not isinstance(prop, dict):
         return None
-    raise NotImplementedError
+    types = prop.get("type")
+    types = [types] if isinstance(types, str) else list(types or [])
+    if "array" in types:
+        # A PostGIS point renders as a bare array; other arrays have no table column.
+        return "position" if "items" not in prop else None
+    fmt = prop.get("format")
+    return SCALAR_KINDS.get(fmt) or next(
+        (SCALAR_KINDS[t] for t in types if t in SCALAR_KINDS), None)
+
+
+def _catalogue_order(schema_name: str, ref: str | None, kinds: dict) -> list | None:
+    known = _catalogue_table(schema_name)
+    if known is None:
+        return None
+    known_ref, columns = known
+    if ref != known_ref or dict(columns) != kinds:
+        return None
+    return [column for column, _ in columns]
+
+
+@functools.cache
+def _catalogue_table(schema_name: str) -> tuple | None:
+    """(root $ref, ((column, kind), ...)) of a catalogued schema type, or None."""
+    from ... import schema_catalogue
+
+    try:
+        ref = schema_catalogue.definition(schema_name)["$ref"]
+        columns = tuple((c, sql_kind(t)) for c, t in schema_catalogue.columns(schema_name))
+    except KeyError:
+        return None
+    return ref, columns
 
 
 def from_view_schema(view: str, schema: dict) -> TableColumns:

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Write the catalogue of real CAVE annotation schemas: cave_widgets/schema_catalogue/catalogue.json.
+
+The CAVE schema service (EMAnnotationSchemas) answers `/schema/api/v2/type` with
+`emannotationschemas.get_types()` and renders each schema as
+`marshmallow_jsonschema.JSONSchema().dump(get_schema(name)())` (blueprint_app.py,
+`get_type_schema`); flask-restx then serialises that dict with `json.dumps`, keeping its key
+order. This script does exactly that, and also records, for every schema, the columns of a
+materialized (flat) table of it as emannotationschemas' SQLAlchemy model creation makes them
+(`models.make_flat_model` = `flatten.create_flattened_schema` + `models.create_table_dict`,
+without the CRUD columns): names in table order and PostgreSQL column types.
+
+emannotationschemas pins numpy<2, SQLAlchemy<2 and old marshmallow, so it must never enter
+the project's environment. Run this script in a throwaway virtualenv holding exactly
+REQUIREMENTS below; `--venv DIR` builds (or reuses) one and reruns the script inside it:
+
+    python tools/generate_schema_catalogue.py --venv /tmp/emas-env
+
+The file is written with `indent=1` and keys in the order the service emits them, so diffs
+stay readable and the compatibility test can compare it byte for byte.
+This script imports nothing from cave_widgets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+# What the real schema service runs: emannotationschemas 5.26.3 itself pins
+# marshmallow==3.5.1 and marshmallow-jsonschema==0.10.0 (its install_requires). SQLAlchemy
+# and GeoAlchemy2 only shape the column types; they are pinned so the output is reproducible.
+REQUIREMENTS = [
+    "emannotationschemas==5.26.3",
+    "marshmallow==3.5.1",
+    "marshmallow-jsonschema==0.10.0",
+    "SQLAlchemy==1.4.54",
+    "GeoAlchemy2==0.20.0",
+]
+# Distribution names whose installed versions are written into the file.
+RECORDED = ["emannotationschemas", "marshmallow", "marshmallow-jsonschema", "SQLAlchemy",
+            "GeoAlchemy2"]
+FORMAT = 1
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OUTPUT = REPO / "cave_widgets" / "schema_catalogue" / "catalogue.json"
+
+
+def pinned_versions() -> dict[str, str]:
+    return dict(r.split("==", 1) for r in REQUIREMENTS)
+
+
+def installed_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {name: version(name) for name in RECORDED}
+
+
+# marshmallow 3.5.1 collects an unordered schema's fields in a set, so the order of the keys
+# JSONSchema itself declares ("properties", "type", "required") inside each definition follows
+# the interpreter's string hashing: the real service emits a different order from one process
+# to the next (PYTHONHASHSEED). Everything else in a document is deterministic. The catalogue
+# uses the declaration order, which is one of the orders the service emits, so that the file
+# is reproducible; "additionalProperties" stays last, where marshmallow-jsonschema puts it.
+DEFINITION_KEY_ORDER = ("properties", "type", "required")
+
+
+def _canonical_definition(definition: dict) -> dict:
+    first = [k for k in DEFINITION_KEY_ORDER if k in definition]
+    return {**{k: definition[k] for k in first},
+            **{k: v for k, v in definition.items() if k not in first}}
+
+
+def schema_documents() -> dict[str, dict]:
+    """{name: JSON-Schema document} in `/type` order, rendered as the service renders them."""
+    from emannotationschemas import get_schema, get_types
+    from marshmallow_jsonschema import JSONSchema
+
+    out = {}
+    for name in get_types():
+        document = JSONSchema().dump(get_schema(name)())
+        document["definitions"] = {k: _canonical_definition(v)
+                                   for k, v in document["definitions"].items()}
+        out[name] = document
+    return out
+
+
+def table_columns() -> dict[str, list[list[str]]]:
+    """{name: [[column, postgresql type], ...]} of a materialized (flat) table per schema."""
+    from emannotationschemas import get_types
+    from emannotationschemas.models import make_flat_model
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    out = {}
+    for name in get_types():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # A reference schema's target_id is a foreign key: its model needs a target table.
+            model = make_flat_model(f"catalogue__{name}", name,
+                                    table_metadata={"reference_table": "catalogue__target"},
+                                    with_crud_columns=False, reset_cache=True)
+        out[name] = [[c.name, c.type.compile(dialect=dialect)] for c in model.__table__.columns]
+    return out
+
+
+def build() -> dict:
+    documents = schema_documents()
+    return {
+        "about": "The real CAVE annotation schemas (emannotationschemas), generated by "
+                 "tools/generate_schema_catalogue.py; do not edit by hand. 'types' is what "
+                 "GET /schema/api/v2/type answers, 'schemas' what GET "
+                 "/schema/api/v2/types_all answers (same key order, except that the "
+                 "service orders 'properties', 'type', 'required' inside a definition at "
+                 "random per process; here they are in that order), 'columns' the columns "
+                 "of a materialized table of each schema: [name, PostgreSQL type] in table "
+                 "order.",
+        "format": FORMAT,
+        "versions": installed_versions(),
+        "types": list(documents),
+        "schemas": documents,
+        "columns": table_columns(),
+    }
+
+
+def render(catalogue: dict) -> str:
+    return json.dumps(catalogue, indent=1, ensure_ascii=False) + "\n"
+
+
+# --- running in a throwaway environment --------------------------------------------------------
+
+
+def _venv_python(env_dir: Path) -> Path:
+    return env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_venv(env_dir: Path) -> Path:
+    """A virtualenv at env_dir holding REQUIREMENTS (reused when it already does)."""
+    python = _venv_python(env_dir)
+    probe = [str(python), __file__, "--check-versions"]
+    if python.exists() and subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+        return python
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(env_dir)], check=True)
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.pop("PYTHONPATH", None)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *REQUIREMENTS],
+                   check=True, env=env)
+    return python
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
+                        help=f"where to write the JSON (default {DEFAULT_OUTPUT})")
+    parser.add_argument("--venv", type=Path,
+                        help="build or reuse a virtualenv here with the pinned packages and "
+                             "run the generator inside it")
+    parser.add_argument("--requirements", action="store_true",
+                        help="print the pinned requirements, one a line, and exit")
+    parser.add_argument("--check-versions", action="store_true",
+                        help="exit 0 if the pinned versions are installed here, else 1")
+    args = parser.parse_args(argv)
+
+    if args.requirements:
+        print("\n".join(REQUIREMENTS))
+        return 0
+    if args.venv is not None:
+        python = ensure_venv(args.venv.resolve())
+        command = [str(python), __file__, "--output", str(args.output)]
+        return subprocess.run(command, check=False).returncode
+
+    from importlib.metadata import PackageNotFoundError
+
+    try:
+        found = installed_versions()
+    except PackageNotFoundError as exc:  # not in the throwaway environment
+        print(f"missing package ({exc}); run with --venv DIR, or in an environment with:\n  "
+              + "\n  ".join(REQUIREMENTS), file=sys.stderr)
+        return 1
+    wanted = pinned_versions()
+    wrong = {k: v for k, v in found.items() if wanted.get(k) != v}
+    if wrong:
+        print(f"wrong versions installed {wrong}; want {wanted}", file=sys.stderr)
+        return 1
+    if args.check_versions:
+        return 0
+
+    text = render(build())
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.output.with_name(args.output.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(args.output)
+    catalogue = json.loads(text)
+    print(f"wrote {args.output}: {len(catalogue['types'])} schemas, {len(text.encode())} bytes, "
+          f"versions {catalogue['versions']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
