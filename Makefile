@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 BUNDLE := cave_widgets/static/index.js
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: demo test serve clean
+.PHONY: demo test test-fast lint serve clean
 
 $(STAMP): pyproject.toml js/package.json js/package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
@@ -28,8 +28,15 @@ demo: $(STAMP) $(BUNDLE)
 	$(BIN)/cave-widgets build-demo --scale default
 	CAVE_WIDGETS_DEMO_SCALE=default $(BIN)/jupyter lab $(ROOT_FLAG) notebooks/quickstart.ipynb
 
-test: $(STAMP) $(BUNDLE)
+test: $(STAMP) $(BUNDLE) lint
 	$(BIN)/python -m pytest
+
+# The unit tier: no server, no browser; seconds. Run it while you work.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests/unit -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 serve: $(STAMP) $(BUNDLE)
 	$(BIN)/cave-widgets serve --demo

@@ -93,8 +93,8 @@ def bench_scale(scale: str, rebuild: bool) -> None:
         ]
         print(f"{'query':24} {'rows':>9} {'HTTP+Arrow':>11} {'DuckDB floor':>13} {'bytes':>11}")
         for name, body, sql in cases:
-            t_http, (table, size) = timed(lambda: post(body), 5)
-            t_floor, _ = timed(lambda: floor.sql(sql).to_arrow_table(), 5)
+            t_http, (table, size) = timed(lambda body=body: post(body), 5)
+            t_floor, _ = timed(lambda sql=sql: floor.sql(sql).to_arrow_table(), 5)
             print(f"{name:24} {table.num_rows:9,d} {t_http * 1e3:9.1f}ms {t_floor * 1e3:11.1f}ms "
                   f"{size:11,d}")
         # Older versions and live times correct root ids from the proofreading history.
@@ -108,7 +108,8 @@ def bench_scale(scale: str, rebuild: bool) -> None:
              {"table": "synapses", "timestamp": now,
               "filter_in_dict": {"synapses": {"pre_pt_root_id": [root]}}}),
         ]:
-            t_http, (table, size) = timed(lambda: post(body, target=target), 5)
+            t_http, (table, size) = timed(
+                lambda body=body, target=target: post(body, target=target), 5)
             print(f"{name:24} {table.num_rows:9,d} {t_http * 1e3:9.1f}ms {'—':>13} {size:11,d}")
         t_count, (table, _) = timed(lambda: post({}, count=True), 5)
         print(f"{'count all':24} {table.column('count')[0].as_py():9,d} {t_count * 1e3:9.1f}ms")

@@ -155,7 +155,9 @@ def ensure_datagrid(target: Path) -> str | None:
     if pip.returncode:
         return f"pip could not install {' '.join(DATAGRID)}: {pip.stderr.strip()[-500:]}"
     result = subprocess.run(probe, capture_output=True, text=True, check=False)
-    return None if result.returncode == 0 else f"ipydatagrid does not import: {result.stderr[-500:]}"
+    if result.returncode == 0:
+        return None
+    return f"ipydatagrid does not import: {result.stderr[-500:]}"
 
 
 def main() -> None:
@@ -190,7 +192,8 @@ def main() -> None:
         cold = open_to_first_page(browser, wire, "synapses")
         warm = [open_to_first_page(browser, wire, "synapses") for _ in range(5)]
         rows.append(("synapse table rows", f"{cold['rows']:,}"))
-        rows.append(("choose table → first page ready (first time)", f"{cold['page'] * 1e3:.0f} ms"))
+        rows.append(("choose table → first page ready (first time)",
+                     f"{cold['page'] * 1e3:.0f} ms"))
         rows.append(("choose table → first page ready (median of 5)",
                      f"{statistics.median(w['page'] for w in warm) * 1e3:.0f} ms"))
         rows.append(("choose table → 'N rows match' (median of 5)",

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write the catalogue of real CAVE annotation schemas: cave_widgets/schema_catalogue/catalogue.json.
+"""Write the catalogue of real CAVE annotation schemas into
+cave_widgets/schema_catalogue/catalogue.json.
 
 The CAVE schema service (EMAnnotationSchemas) answers `/schema/api/v2/type` with
 `emannotationschemas.get_types()` and renders each schema as

@@ -43,7 +43,8 @@ def read_key(path: Path, key: str = DEFAULT_KEY) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def resolve(server_netloc: str, token: str | None = None, token_file: str | os.PathLike | None = None,
+def resolve(server_netloc: str, token: str | None = None,
+            token_file: str | os.PathLike | None = None,
             token_key: str | None = None) -> tuple[str | None, Path]:
     """The token to use and the file it came from (or would be saved to)."""
     key = token_key or DEFAULT_KEY

@@ -102,7 +102,8 @@ class AuthRegistry:
             if not header.startswith("Bearer "):
                 raise BadRequest(
                     "Authorization header must begin with 'Bearer'",
-                    headers={"WWW-Authenticate": f'Bearer realm="{realm}", error="invalid_request"'},
+                    headers={"WWW-Authenticate":
+                             f'Bearer realm="{realm}", error="invalid_request"'},
                 ).with_error("bad_auth_header")
             value = header[len("Bearer "):].strip()
         else:
@@ -131,7 +132,8 @@ class AuthRegistry:
         if user.missing_tos:
             raise Forbidden(
                 "Need to accept Terms of Service to access resource.",
-                data={"tos_id": 1, "tos_name": "Demo terms of service", "tos_form_url": tos_form_url},
+                data={"tos_id": 1, "tos_name": "Demo terms of service",
+                      "tos_form_url": tos_form_url},
             ).with_error("missing_tos")
         raise Forbidden(
             f"Missing permission: {permission} for dataset {DATASET}",
@@ -156,7 +158,8 @@ def user_cache_record(user: User) -> dict:
         "permissions_v2": {DATASET: granted},
         "permissions_v2_ignore_tos": {DATASET: list(user.permissions)},
         "missing_tos": (
-            [{"dataset_id": 1, "dataset_name": DATASET, "tos_id": 1, "tos_name": "Demo terms of service"}]
+            [{"dataset_id": 1, "dataset_name": DATASET, "tos_id": 1,
+              "tos_name": "Demo terms of service"}]
             if user.missing_tos
             else []
         ),

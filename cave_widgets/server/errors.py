@@ -13,7 +13,7 @@ class ServiceError(Exception):
         self.data = data
         self.headers = headers or {}
 
-    def with_error(self, error: str) -> "ServiceError":
+    def with_error(self, error: str) -> ServiceError:
         """Attach the machine-readable `error` code middle_auth puts in its bodies."""
         self.error = error
         return self

@@ -63,7 +63,8 @@ class DemoStore:
         self.anchor = anchor or now.replace(minute=0, second=0, microsecond=0)
         self._con = duckdb.connect()
         self._con.execute(f"ATTACH '{db_path}' AS demo (READ_ONLY)")
-        [(scale, base_time)] = self._con.execute("SELECT scale, base_time FROM demo.meta").fetchall()
+        [(scale, base_time)] = self._con.execute(
+            "SELECT scale, base_time FROM demo.meta").fetchall()
         self.scale = scale
         self.base_time = float(base_time)
         self.versions = {v.version: v for v in catalog.VERSIONS}
@@ -121,7 +122,8 @@ class DemoStore:
 
     def _override_query(self, t: float) -> str:
         return (
-            f"SELECT a.sv, a.root FROM (SELECT sv, root FROM demo.sv_spans WHERE {spans_alive(t)}) a "
+            "SELECT a.sv, a.root "
+            f"FROM (SELECT sv, root FROM demo.sv_spans WHERE {spans_alive(t)}) a "
             f"JOIN (SELECT sv, root FROM demo.sv_spans WHERE {spans_alive(self.base_time)}) b "
             "USING (sv) WHERE a.root <> b.root"
         )

@@ -99,7 +99,7 @@ class RequestWidget(anywidget.AnyWidget):
         def task():
             try:
                 return fn(*args)
-            except Exception:  # noqa: BLE001 - shown in the widget by fn, or a nicety
+            except Exception:
                 log.debug("background task %s failed", getattr(fn, "__name__", fn),
                           exc_info=True)
 

@@ -76,7 +76,8 @@ def jupyter_lab(tmp_path_factory):
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited early:\n{(work / 'jupyter.log').read_text()}")
+                log_text = (work / "jupyter.log").read_text()
+                raise RuntimeError(f"jupyter lab exited early:\n{log_text}")
             try:
                 if requests.get(f"{url}/api/status", params={"token": token}, timeout=2).ok:
                     break

@@ -9,9 +9,9 @@ from helpers.browser import run_all_cells
 def test_quickstart_in_jupyterlab_shows_a_query_result(jupyter_lab, page, artifacts):
     page.goto(f"{jupyter_lab['url']}/lab/tree/quickstart.ipynb?reset&token={jupyter_lab['token']}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.locator(".jp-Notebook .jp-RenderedMarkdown h1", has_text="cave_widgets quick start").wait_for(
-        timeout=60_000
-    )
+    title = page.locator(".jp-Notebook .jp-RenderedMarkdown h1",
+                         has_text="cave_widgets quick start")
+    title.wait_for(timeout=60_000)
     run_all_cells(page)  # Run > Run All Cells, as a person would
     # The last cell with output (the version-3 query) shows up once everything before it ran.
     page.locator(".jp-OutputArea-output", has_text="version 3 (").wait_for(timeout=120_000)

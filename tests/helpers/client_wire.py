@@ -4,9 +4,9 @@ requests a CAVEclient sends, and give it a private HOME."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
-from urllib.parse import urlsplit
 
 from cave_widgets.client import http
 

@@ -14,7 +14,6 @@ from helpers.server_http import LATEST, as_user, frame, guard, ok, post_query, t
 
 from cave_widgets.server.demo import catalog
 
-
 # --- sessions ------------------------------------------------------------------------------------
 
 

@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 import requests
 import traitlets
-from helpers.client_wire import client, home  # noqa: F401  (fixtures)
-from helpers.client_wire import private_home, secrets
+from helpers.client_wire import client, home, private_home, secrets  # noqa: F401  (fixtures)
 
 from cave_widgets import CAVEclient
 from cave_widgets.client import (
@@ -26,8 +25,10 @@ from cave_widgets.client import (
     PermissionDeniedError,
     TermsOfServiceError,
     UnknownDatastackError,
-    auth as auth_module,
     tokens,
+)
+from cave_widgets.client import (
+    auth as auth_module,
 )
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")

@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 import requests
 import traitlets
-from helpers.client_wire import client, home  # noqa: F401  (fixtures)
-from helpers.client_wire import private_home, record_requests, secrets
+from helpers.client_wire import client, home, private_home, record_requests, secrets  # noqa: F401  (fixtures)
 
 from cave_widgets import CAVEclient
 from cave_widgets.client import (

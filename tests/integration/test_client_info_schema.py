@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers.client_wire import client, home  # noqa: F401  (fixtures)
-from helpers.client_wire import private_home, record_requests
+from helpers.client_wire import client, home, private_home, record_requests  # noqa: F401  (fixtures)
 from packaging.version import Version
 
 from cave_widgets import CAVEclient

@@ -121,7 +121,7 @@ def test_sixteen_threads_share_one_fresh_client(demo_server, expected):
                 if key not in frames or not _same(df, frames[key]):
                     wrong.append(key)
                 checked.append(key)
-            except Exception as exc:  # noqa: BLE001 - every failure is counted
+            except Exception as exc:
                 errors.append(repr(exc))
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]

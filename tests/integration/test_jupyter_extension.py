@@ -2,6 +2,8 @@
 one-time, the token never appears in a page, everything sits behind Jupyter's auth."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 from tornado.httpclient import HTTPClientError
@@ -91,3 +93,11 @@ def test_nonces_expire():
     handoff = LoginHandoff(ttl=0.0)
     n = handoff.new_nonce()
     assert not handoff.deliver(n, TOKEN)
+
+
+def test_login_redirect_extension_is_enabled_by_the_install():
+    out = subprocess.run([sys.executable, "-m", "jupyter", "server", "extension", "list"],
+                         capture_output=True, text=True, timeout=120)
+    text = out.stdout + out.stderr
+    line = next((ln for ln in text.splitlines() if "cave_widgets.jupyter_extension" in ln), "")
+    assert "enabled" in line, text

@@ -7,7 +7,6 @@ import pytest
 import requests
 from helpers.server_http import LATEST
 
-
 # --- helpers ---------------------------------------------------------------------------------
 
 

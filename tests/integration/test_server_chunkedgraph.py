@@ -19,7 +19,6 @@ from helpers.server_http import LATEST, TIMEOUT, VALID, ok, roots_binary
 
 from cave_widgets.server.demo import catalog
 
-
 # --- fixtures ---------------------------------------------------------------------------------
 # session, cg, base, full, version_time and now come from conftest.py; the chunkedgraph routes
 # take POSIX seconds, so this module narrows the two times to floats.

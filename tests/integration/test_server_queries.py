@@ -484,7 +484,7 @@ def _records(df):
     return df.astype(object).where(df.notna(), None).to_dict("records")
 
 
-@pytest.mark.parametrize("version", sorted(set([3, LATEST])))
+@pytest.mark.parametrize("version", sorted({3, LATEST}))
 def test_view_query_equals_the_left_join_it_describes(session, base, full, version):
     got = frame(post_query(session, f"{base}/version/{version}/views/nucleus_types/query"))
     expected = _expected_view(full, version)

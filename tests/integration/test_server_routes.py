@@ -96,7 +96,7 @@ def make_request(demo_server, ids, path: str, method: str) -> tuple[str, dict]:
         kwargs["json"] = {"description": "sweep"}
     elif path == "/schema/api/v2/types":
         kwargs["params"] = {"schema_names": "synapse"}
-    elif path.endswith("/user") or path.endswith("/username"):
+    elif path.endswith(("/user", "/username")):
         kwargs["params"] = {"id": "1"}
     elif path == "/sticky_auth/api/v1/authorize" and method == "POST":
         kwargs["data"] = {"user_id": "1"}

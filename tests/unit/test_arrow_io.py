@@ -1,7 +1,6 @@
 """The Arrow response: IPC stream, codec chosen from Accept-Encoding, caveclient's headers."""
 
 import pyarrow as pa
-import pytest
 
 from cave_widgets.server.arrow_io import ipc_stream, query_response
 

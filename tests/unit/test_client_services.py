@@ -29,7 +29,7 @@ def no_retries():
     saved = dict(get_session_defaults())
     set_session_defaults(max_retries=0)
     yield
-    set_session_defaults(**{k: v for k, v in saved.items()})
+    set_session_defaults(**saved)
 
 
 def test_every_registry_row_is_a_client_property():
@@ -67,7 +67,7 @@ def test_the_server_version_is_asked_once_by_one_thread():
             barrier.wait()
             try:
                 results.append(client.info.server_version)
-            except Exception as exc:  # noqa: BLE001 - counted below
+            except Exception as exc:
                 failures.append(exc)
 
         threads = [threading.Thread(target=ask) for _ in range(8)]

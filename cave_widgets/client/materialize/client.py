@@ -216,7 +216,8 @@ class MaterializationClient(QueryMethods, ServiceClient):
 
     def neuroglancer_annotation_path(self, table_name: str, datastack_name: str | None = None,
                                      for_neuroglancer: bool = True) -> str:
-        url = self._url(f"/table/{_segment(table_name)}/precomputed", api=3, datastack_name=datastack_name)
+        url = self._url(f"/table/{_segment(table_name)}/precomputed", api=3,
+                        datastack_name=datastack_name)
         return f"precomputed://middleauth+{url}" if for_neuroglancer else url
 
     def neuroglancer_segprop_path(self, table_name: str, datastack_name: str | None = None,

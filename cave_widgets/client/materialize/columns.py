@@ -218,7 +218,8 @@ def bounding_box(where: str, box) -> list:
         ok = False
     if not ok:
         raise QueryValidationError(
-            f"{where}: a bounding box is [[min_x, min_y, min_z], [max_x, max_y, max_z]], got {box!r}")
+            f"{where}: a bounding box is [[min_x, min_y, min_z], [max_x, max_y, max_z]], "
+            f"got {box!r}")
     out = [[_scalar(where, "float", v) for v in lo], [_scalar(where, "float", v) for v in hi]]
     if not all(a < b for a, b in zip(*out)):
         raise QueryValidationError(f"{where}: each minimum must be below its maximum, got {out}")

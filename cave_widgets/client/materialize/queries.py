@@ -313,8 +313,9 @@ class QueryMethods:
             return response.json()
         attrs = None
         if metadata:
+            metas = {n: self.get_table_metadata(n, version=version) for n in names}
             attrs = {**self._base_attrs(version, False, None, True),
-                     "tables": {n: {**decode.table_attrs(self.get_table_metadata(n, version=version)),
+                     "tables": {n: {**decode.table_attrs(metas[n]),
                                     "join_column": c,
                                     "suffix": (body.get("suffix_map") or {}).get(n, "")}
                                 for n, c in tables},

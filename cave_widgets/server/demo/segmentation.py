@@ -189,7 +189,7 @@ def make_history(rng: np.random.Generator, cells: Cells, n_operations: int) -> H
     edits = [edits[i] for i in rng.permutation(len(edits))]
     times = np.sort(rng.uniform(HISTORY_START + DAY, LAST_EDIT, size=len(edits)))
     sv_cell = cells.sv_cell
-    for op_id, ((kind, a, b), t) in enumerate(zip(edits, times), start=1):
+    for op_id, ((kind, a, _partner), t) in enumerate(zip(edits, times), start=1):
         t = float(t)
         if kind == "merge":
             frag_root = int(builder.sv_root[fragment[a][0]])

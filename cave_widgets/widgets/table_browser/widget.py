@@ -25,13 +25,13 @@ import traitlets
 
 from ...client import errors
 from ...client.errors import QueryValidationError
+from .._base import STATIC, RequestWidget, bundle, friendly, log
 from . import fetch as bf
 from . import query as bq
-from .._base import STATIC, RequestWidget, bundle, friendly, log
 from .code import query_code
 from .filters import OPS_BY_KIND, check_columns, check_specs
-from .paging import MAX_PAGE_SIZE, PAGE_SIZES, PageCache, PageCursor, fetch_page
 from .listing import list_entries, with_row_counts
+from .paging import MAX_PAGE_SIZE, PAGE_SIZES, PageCache, PageCursor, fetch_page
 
 MAX_SUGGESTIONS = 200
 MAX_SELECTION = 100_000
@@ -430,7 +430,7 @@ class TableBrowser(RequestWidget):
             self.progress = {"state": "cancelled", "fetched": job.fetched, "total": job.total,
                              "message": f"Cancelled after {job.fetched:,} rows; browser.df "
                                         "was not changed."}
-        except Exception as exc:  # noqa: BLE001 - shown in the widget, raised by .df
+        except Exception as exc:
             job.error = exc
             self.progress = {"state": "error", "fetched": job.fetched, "total": job.total,
                              "message": friendly(exc)["message"], "error": friendly(exc)}

@@ -10,15 +10,14 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
-from helpers.widget_table_browser import browsers_for
 from helpers.client_materialize import (  # noqa: F401  (fixtures)
     LATEST,
     fresh_client,
     home,
 )
+from helpers.widget_table_browser import browsers_for
 
 from cave_widgets.client.errors import ExpiredVersionWarning
-from cave_widgets.widgets.table_browser import TableBrowser
 
 
 def run_code(code: str, client) -> pd.DataFrame:
@@ -26,7 +25,7 @@ def run_code(code: str, client) -> pd.DataFrame:
     tree = ast.parse(code)
     *body, last = tree.body
     scope = {"client": client}
-    exec(compile(ast.Module(body=body, type_ignores=[]), "<code>", "exec"), scope)  # noqa: S102
+    exec(compile(ast.Module(body=body, type_ignores=[]), "<code>", "exec"), scope)
     return eval(compile(ast.Expression(last.value), "<code>", "eval"), scope)
 
 

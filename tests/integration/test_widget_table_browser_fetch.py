@@ -10,7 +10,6 @@ import warnings
 
 import pandas as pd
 import pytest
-from helpers.widget_table_browser import browser  # noqa: F401  (fixture)
 from helpers.client_materialize import (  # noqa: F401  (fixtures)
     LATEST,
     client,
@@ -19,13 +18,11 @@ from helpers.client_materialize import (  # noqa: F401  (fixtures)
     row_cap,
     sent,
 )
+from helpers.widget_table_browser import browser  # noqa: F401  (fixture)
 
 from cave_widgets.client.errors import RowCapWarning
 from cave_widgets.widgets.table_browser import fetch as bf
 from cave_widgets.widgets.table_browser import query as bq
-from cave_widgets.widgets.table_browser import TableBrowser
-
-
 
 
 @pytest.fixture()

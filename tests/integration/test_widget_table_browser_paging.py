@@ -5,8 +5,6 @@ the bounded page cache, and pages the server's row cap cuts short."""
 from __future__ import annotations
 
 import pyarrow as pa
-import pytest
-from helpers.widget_table_browser import browser  # noqa: F401  (fixture)
 from helpers.client_materialize import (  # noqa: F401  (fixtures)
     LATEST,
     client,
@@ -14,11 +12,9 @@ from helpers.client_materialize import (  # noqa: F401  (fixtures)
     row_cap,
     sent,
 )
+from helpers.widget_table_browser import browser  # noqa: F401  (fixture)
 
 from cave_widgets.widgets.table_browser.paging import PageCache, PageCursor, fetch_page
-from cave_widgets.widgets.table_browser import TableBrowser
-
-
 
 
 def page_ids(page) -> list[int]:

@@ -15,17 +15,16 @@ import json
 import pandas as pd
 import pyarrow as pa
 import pytest
-from helpers.widget_table_browser import browser  # noqa: F401  (fixture)
 from helpers.client_materialize import (  # noqa: F401  (fixtures)
     LATEST,
     client,
     home,
     sent,
 )
+from helpers.widget_table_browser import browser  # noqa: F401  (fixture)
 
 from cave_widgets.client.errors import QueryValidationError
 from cave_widgets.widgets.table_browser.filters import check_specs, split_values
-from cave_widgets.widgets.table_browser import TableBrowser
 
 ROOTS = "synapses"
 
@@ -38,7 +37,7 @@ def run_code(code: str, client) -> pd.DataFrame:
     *body, last = tree.body
     assert isinstance(last, ast.Expr), "code ends with the client call"
     scope = {"client": client}
-    exec(compile(ast.Module(body=body, type_ignores=[]), "<code>", "exec"), scope)  # noqa: S102
+    exec(compile(ast.Module(body=body, type_ignores=[]), "<code>", "exec"), scope)
     return eval(compile(ast.Expression(last.value), "<code>", "eval"), scope)
 
 
