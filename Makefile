@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml js/package.json js/package-lock.json
 	touch $@
 
 # Rebundle when front-end sources change after the install (the editable install keeps
-# whatever bundle it built).
-$(BUNDLE): $(wildcard js/src/* js/src/lib/*) | $(STAMP)
+# whatever bundle it built). Every file under js/src counts, in whatever subfolder.
+$(BUNDLE): $(shell find js/src -type f) | $(STAMP)
 	cd js && npm ci --no-audit --no-fund --loglevel=error && npm run build
 	touch $@
 

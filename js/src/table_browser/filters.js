@@ -1,7 +1,7 @@
 // The grid's query controls: a filter editor built from the table's columns (one row per
 // filter, inputs fit the column kind and operator) and a column picker. Both keep a local
 // draft until Apply; Python checks the draft and sends back per-filter messages.
-import { h } from "./dom.js";
+import { h } from "../lib/dom.js";
 
 const OP_LABELS = {
   equal: "equals",

@@ -1,8 +1,8 @@
 // A DOM table for one page of rows: click a header to sort within the page, click rows to
 // select them (shift-click: range, ctrl/cmd-click: toggle). The selection is a set of
 // stable keys (ids as strings), so it survives sorting and paging.
-import { h } from "./dom.js";
-import { clickSelection, formatValue, nextSort, sortOrder } from "./grid_model.js";
+import { h } from "../lib/dom.js";
+import { clickSelection, formatValue, nextSort, sortOrder } from "./model.js";
 
 export function createGrid({ onSelectionChange = () => {} } = {}) {
   let columns = [];

@@ -1,12 +1,14 @@
-// TableBrowser front end: a table list, filters and columns, "N rows match", a pager and one
-// page of rows at a time (Arrow IPC, ids as strings), selection, the full fetch and the code.
-// Everything the kernel does is asked for with a request id; stale answers are dropped.
+// TableBrowser front end (Python side: cave_widgets.widgets.table_browser): a table list,
+// filters and columns, "N rows match", a pager and one page of rows at a time (Arrow IPC, ids
+// as strings), selection, the full fetch and the code. Everything the kernel does is asked
+// for with a request id; stale answers are dropped. The grid (grid.js), its query controls
+// (filters.js) and its DOM-free logic (model.js) serve only this widget, so they live here.
 import "./table_browser.css";
-import { errorBox, h } from "./lib/dom.js";
-import { createGrid } from "./lib/grid.js";
-import { createColumnPicker, createFilterEditor } from "./lib/grid_filters.js";
-import { decodePage } from "./lib/grid_model.js";
-import { createRequester } from "./lib/request.js";
+import { errorBox, h } from "../lib/dom.js";
+import { createGrid } from "./grid.js";
+import { createColumnPicker, createFilterEditor } from "./filters.js";
+import { decodePage } from "./model.js";
+import { createRequester } from "../lib/request.js";
 
 const fmt = (n) => Number(n).toLocaleString("en-US");
 
