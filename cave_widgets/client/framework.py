@@ -14,7 +14,7 @@ import threading
 import requests
 import traitlets
 
-from . import http, tokens
+from . import errors, http, tokens
 from .auth import AuthClient
 from .context import ServiceContext, Snapshot
 from .errors import GlobalClientError
@@ -108,9 +108,13 @@ class CAVEclient(traitlets.HasTraits):
                                token_key=auth_token_key)
         self._rules = SnapshotRules(self)
         self._context = self._make_context()
+        self._unchecked_datastack: str | None = None  # kept while nobody may ask the server
         super().__init__(server_address=server_address)
         self._setup_auth()
         if not self._global_only:
+            # Checked here, not in the trait's validator, so a wrong name fails with a short
+            # traceback; the validator then finds the answer cached.
+            self._check_datastack(datastack_name)
             self.datastack_name = datastack_name
             # As caveclient: remember the server only when both were given, and (unlike it)
             # only once the server has confirmed the datastack exists.
@@ -120,8 +124,9 @@ class CAVEclient(traitlets.HasTraits):
             self.version = version
 
     def __repr__(self) -> str:
+        signed_out = ", auth_state='anonymous'" if self.auth_state == "anonymous" else ""
         return (f"CAVEclient<datastack_name={self.datastack_name!r}, "
-                f"server_address={self.server_address!r}>")
+                f"server_address={self.server_address!r}{signed_out}>")
 
     @staticmethod
     def setup_token(server_address: str = DEFAULT_SERVER, overwrite: bool = True,
@@ -152,7 +157,7 @@ class CAVEclient(traitlets.HasTraits):
             session=lambda: self.session,
             server_address=lambda: self.server_address,
             datastack_name=lambda: None if self._global_only else self.datastack_name,
-            datastack_info=lambda: self._service("info").get_datastack_info(),
+            datastack_info=self._own_datastack_info,
             info_cache=lambda: self._info_cache,
             snapshot=lambda: self.snapshot,
             set_snapshot=self.set_snapshot,
@@ -234,6 +239,12 @@ class CAVEclient(traitlets.HasTraits):
         pool_block), to make another client or session like it."""
         return dict(self._pool)
 
+    def _own_datastack_info(self) -> dict:
+        record = self._service("info").get_datastack_info()
+        self._unchecked_datastack = None
+        self._trust_host(record["local_server"])  # a set insert once the session exists
+        return record
+
     def _trust_host(self, url: str) -> None:
         """Let the token go to a datastack's local server too (only CAVE hosts get it)."""
         auth = self.session.auth
@@ -252,7 +263,17 @@ class CAVEclient(traitlets.HasTraits):
         )
         self._setup_auth()
         if not self._global_only:
-            self._trust_host(self.local_server)
+            self._recheck_datastack()
+
+    def _recheck_datastack(self) -> None:
+        """After a token change: trust the datastack's local server, and check a datastack
+        that was taken on trust while signed out. A failure here (still no access, or no
+        such datastack) is left to the next call, which raises it typed: signing in must
+        not fail because of what the new user may or may not see."""
+        try:
+            self._own_datastack_info()
+        except errors.CAVEError:
+            pass
 
     def _report_auth(self, reporter, state: str, record: dict | None) -> None:
         # A whoami that was under way while the token changed (a widget's worker thread
@@ -294,14 +315,27 @@ class CAVEclient(traitlets.HasTraits):
     def _valid_datastack(self, proposal):
         name = proposal["value"]
         if name:
-            self.info.get_datastack_info(name)  # raises UnknownDatastackError if absent
+            self._check_datastack(name)
         return name
+
+    def _check_datastack(self, name: str) -> None:
+        """Raise UnknownDatastackError if the server has no such datastack. Signed out (or
+        with a token the server rejects), nobody may ask: the name is kept unchecked, the
+        client is usable for signing in, and the first call that needs the datastack raises
+        the typed AuthenticationError; it is checked at sign-in."""
+        try:
+            self.info.get_datastack_info(name)
+            self._unchecked_datastack = None
+        except errors.AuthenticationError:
+            self._unchecked_datastack = name
+            if self._auth.token:
+                self._report_auth(self._auth, "rejected", None)
 
     @traitlets.observe("datastack_name")
     def _datastack_changed(self, change) -> None:
         self._forget_services(datastack_only=True)
         self._global_only = not change["new"]
-        if change["new"]:
+        if change["new"] and self._unchecked_datastack != change["new"]:
             self._trust_host(self.local_server)
         if change["old"] is not None:
             self._rules.reset()

@@ -133,7 +133,7 @@ def check(response: requests.Response, *, kind: str = "", token_page: str | None
             f"{response.request.method} {first} was redirected, which CAVE "
             "services do when no valid token was sent.",
             status=response.history[0].status_code, url=first,
-            action=_login_action(token_page),
+            action=_login_action(token_page, _sent_token(response.history[0])),
         )
     status = response.status_code
     if status < 400:
@@ -150,8 +150,11 @@ def check(response: requests.Response, *, kind: str = "", token_page: str | None
                   response=response, data=body.get("data") if isinstance(body, dict) else None)
     error = body.get("error") if isinstance(body, dict) else None
     if status == 401:
+        sent = _sent_token(response)
+        said = (f"Not signed in: {where} needs a token" if not sent else
+                f"{status} from {where}: the server did not accept the token ({message})")
         raise errors.AuthenticationError(
-            f"{status} from {where}: {message}.", action=_login_action(token_page), **common)
+            f"{said}.", action=_login_action(token_page, sent), **common)
     if status == 403 and error == "missing_tos":
         link = (common["data"] or {}).get("tos_form_url")
         raise errors.TermsOfServiceError(
@@ -189,11 +192,15 @@ def warning_texts(response: requests.Response) -> list[str]:
     return [text] if text else []
 
 
-def _login_action(token_page: str | None) -> str:
-    if token_page:
-        return (f"Get a token at {token_page} and save it with client.auth.save_token(token), "
-                "or sign in with cave_widgets.widgets.LoginWidget.")
-    return "Set up a token with client.auth.save_token(token)."
+def _sent_token(response: requests.Response) -> bool:
+    return bool(response.request.headers.get("Authorization"))
+
+
+def _login_action(token_page: str | None, sent: bool = False) -> str:
+    again = " again" if sent else ""
+    where = f" from {token_page}" if token_page else ""
+    return (f"Sign in{again} with cave_widgets.widgets.LoginWidget(client), or save a token"
+            f"{where} with client.auth.save_token(token).")
 
 
 def _strip_query(url: str) -> str:

@@ -78,7 +78,9 @@ class DatastackSelector(RequestWidget):
     version = traitlets.Int(None, allow_none=True).tag(sync=True)
     mode = traitlets.Enum(["version", "live"], "version").tag(sync=True)
     timestamp = traitlets.Unicode("").tag(sync=True)  # ISO 8601 UTC, "" when none is pinned
-    status = traitlets.Enum(["loading", "ready", "error"], "loading").tag(sync=True)
+    # signed_out: nobody may list datastacks yet; the widget loads by itself at sign-in
+    status = traitlets.Enum(["loading", "ready", "error", "signed_out"],
+                            "loading").tag(sync=True)
     error = traitlets.Dict().tag(sync=True)  # friendly(exc) of the last failed load, or {}
     notice = traitlets.Unicode("").tag(sync=True)  # a warning: expired version, refusal
 
@@ -91,6 +93,7 @@ class DatastackSelector(RequestWidget):
         self._loads = self.generations()  # results of older loads are dropped
         self._last_version: int | None = None
         self._details: dict[str, dict] = {}
+        self._loaded_with = None  # the client's AuthClient the lists were loaded with
         self.handle("select_datastack", lambda c, b: self._request(
             self.select_datastack, c.get("name")))
         self.handle("select_version", lambda c, b: self._request(
@@ -101,13 +104,16 @@ class DatastackSelector(RequestWidget):
         self.handle("reload", lambda c, b: self._load(self._loads.next(), everything=True))
         self._pull()
         client.observe(self._on_client_change, names=self._CLIENT_TRAITS)
+        client.observe(self._on_auth_change, names=["auth_state"])
         self.refresh()
 
     def close(self) -> None:
-        try:
-            self.client.unobserve(self._on_client_change, names=self._CLIENT_TRAITS)
-        except ValueError:
-            pass
+        for observer, names in ((self._on_client_change, self._CLIENT_TRAITS),
+                                (self._on_auth_change, ["auth_state"])):
+            try:
+                self.client.unobserve(observer, names=names)
+            except ValueError:
+                pass
         super().close()
 
     # --- choices (from Python, or from the browser via requests) ---------------------------
@@ -152,7 +158,28 @@ class DatastackSelector(RequestWidget):
 
     def refresh(self) -> None:
         """Fetch the datastacks and versions again, in the worker thread."""
+        if self.client.auth_state in ("anonymous", "rejected"):
+            self._show_signed_out()
+            return
         self.submit(self._load, self._loads.next(), True)
+
+    def _show_signed_out(self) -> None:
+        self._loads.next()  # a load under way answers for the previous user: drop it
+        self._details.clear()
+        with self._lock, self.hold_sync():
+            self.datastacks, self.versions, self.error = [], [], {}
+            self.status = "signed_out"
+
+    def _on_auth_change(self, change) -> None:
+        """Signed out or another user: the lists of the previous one go; signed in, they
+        load again (an error caused by the missing sign-in goes with them)."""
+        if (change["new"] == "verified" and self.client.auth is self._loaded_with
+                and self.status == "ready"):
+            return  # the token the lists were loaded with was just confirmed
+        self._details.clear()
+        with self._lock, self.hold_sync():
+            self.datastacks, self.versions, self.error = [], [], {}
+        self.refresh()
 
     def _request(self, choose, value):
         """Apply a choice made in the browser; a refusal is an answer, not a failure."""
@@ -160,6 +187,7 @@ class DatastackSelector(RequestWidget):
             choose(value)
         except _REFUSALS as exc:
             return {"refused": str(exc)}
+        self._update_notice()  # a refusal shown before is no longer the news
         return {"applied": True}
 
     def _entry(self, version: int | None) -> dict | None:
@@ -251,6 +279,7 @@ class DatastackSelector(RequestWidget):
         client = self.client
         datastack = client.datastack_name or None
         self.status = "loading"
+        self._loaded_with = client.auth
         try:
             names = client.info.get_datastacks() if everything or not self.datastacks else None
             versions = self._fetch_versions()

@@ -10,6 +10,7 @@ import errno
 import json
 import re
 import stat
+import traceback
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -138,22 +139,49 @@ def test_auth_state_is_an_enum(client):
 # --- typed errors ------------------------------------------------------------------------------
 
 
-def test_rejected_token_at_construction_is_authentication_error(demo_server):
+def test_rejected_token_at_construction_is_a_state_then_a_typed_error(demo_server):
+    # Signed out is a state: the client is made (a LoginWidget needs it), and says so.
+    client = CAVEclient(demo_server.datastack, server_address=demo_server.url, auth_token=BAD)
+    assert client.auth_state == "rejected" and client.datastack_name == demo_server.datastack
     with pytest.raises(AuthenticationError) as info:
-        CAVEclient(demo_server.datastack, server_address=demo_server.url, auth_token=BAD)
+        client.materialize.get_versions()  # the first call that needs the datastack
     err = info.value
     assert err.status == 401
     assert isinstance(err, requests.HTTPError)
     assert err.server_message == "Unauthorized - Token is Invalid or Expired"
+    assert "did not accept the token" in str(err) and "Sign in again" in str(err)
     assert f"{demo_server.url}/sticky_auth/settings/tokens" in str(err)
     assert BAD not in str(err) and BAD not in repr(err)
+    assert "traitlets" not in "".join(traceback.format_tb(err.__traceback__))
 
 
-def test_no_token_at_construction_is_authentication_error(demo_server):
+def test_no_token_at_construction_is_signed_out_then_a_typed_error(demo_server):
+    client = CAVEclient(demo_server.datastack, server_address=demo_server.url)
+    assert client.auth_state == "anonymous"
+    assert repr(client) == (f"CAVEclient<datastack_name='{demo_server.datastack}', "
+                            f"server_address='{demo_server.url}', auth_state='anonymous'>")
     with pytest.raises(AuthenticationError) as info:
-        CAVEclient(demo_server.datastack, server_address=demo_server.url)
+        client.materialize.get_versions()
     assert info.value.status == 401
-    assert "No Token" in str(info.value)
+    assert str(info.value).startswith("Not signed in: GET ")
+    assert "LoginWidget(client)" in str(info.value)
+    assert "traitlets" not in "".join(traceback.format_tb(info.value.__traceback__))
+    # Signing in later checks the datastack and makes the client whole.
+    client.change_auth(auth_token=demo_server.token)
+    assert client.materialize.get_versions() and client.auth_state == "unverified"
+
+
+def test_a_wrong_datastack_still_raises_once_the_server_can_be_asked(demo_server):
+    client = CAVEclient("no_such_stack", server_address=demo_server.url)
+    assert client.auth_state == "anonymous"  # nobody could ask yet
+    client.change_auth(auth_token=demo_server.token)
+    with pytest.raises(UnknownDatastackError):
+        client.materialize.get_versions()
+    with pytest.raises(UnknownDatastackError) as info:
+        CAVEclient("no_such_stack", server_address=demo_server.url,
+                   auth_token=demo_server.token)
+    # raised by the constructor itself: a short traceback, no traitlets frames
+    assert "traitlets" not in "".join(traceback.format_tb(info.value.__traceback__))
 
 
 def test_guest_gets_permission_denied(demo_server):

@@ -33,8 +33,12 @@ def list_entries(mat, snap: Snapshot) -> tuple[list[dict], dict]:
 
 
 def with_row_counts(mat, snap: Snapshot, entries: list[dict]) -> list[dict]:
-    """The entries with their row counts (one request each). Live, the counts are those of
-    the newest version (marked approximate); a count that fails is left out."""
+    """The entries with their row counts (one request each); a count that fails is left
+    out. Live, tables have no stored count at that time: none is shown (a version's count
+    would disagree with what the table holds live); the open table's exact live count is
+    filled in once the browser counted it."""
+    if snap.live:
+        return [{**entry, "rows": None, "approximate": False} for entry in entries]
     version = snap.listing_version
     counted = []
     for entry in entries:

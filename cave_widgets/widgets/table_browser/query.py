@@ -94,7 +94,13 @@ def load_source(mat, name: str, snap: Snapshot, views: dict) -> Source:
                       description=meta.get("description") or "",
                       notice=meta.get("notice_text") or "")
     meta = mat.get_table_metadata(name, version=version)
-    return Source(name, "table", mat.table_columns(name, version),
+    columns = mat.table_columns(name, version)
+    if snap.live:
+        # Live answers have no `valid` column (every row alive at the time is valid), so
+        # it is not offered: a ticked column that never arrives would be a lie.
+        columns = replace(columns, kinds={c: k for c, k in columns.kinds.items()
+                                          if c != "valid"})
+    return Source(name, "table", columns,
                   reference=meta.get("reference_table") or "",
                   description=meta.get("description") or "",
                   notice=meta.get("notice_text") or "",

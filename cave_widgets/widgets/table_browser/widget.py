@@ -34,6 +34,7 @@ from .listing import list_entries, with_row_counts
 from .paging import MAX_PAGE_SIZE, PAGE_SIZES, PageCache, PageCursor, fetch_page
 
 MAX_SUGGESTIONS = 200
+SIGNED_OUT = ("anonymous", "rejected")
 MAX_SELECTION = 100_000
 _INT_TEXT = re.compile(r"^-?\d+$")
 
@@ -58,11 +59,16 @@ class TableBrowser(RequestWidget):
     offset = traitlets.Int(0).tag(sync=True)
     total = traitlets.Int(None, allow_none=True).tag(sync=True)
     total_exact = traitlets.Bool(True).tag(sync=True)
-    status = traitlets.Enum(["idle", "loading", "ready", "error"], "idle").tag(sync=True)
+    # signed_out: nothing to show until someone signs in (the view reloads by itself then)
+    status = traitlets.Enum(["idle", "loading", "ready", "error", "signed_out"],
+                            "idle").tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
     progress = traitlets.Dict().tag(sync=True)  # the full fetch: state, fetched, total, message
     error = traitlets.Dict().tag(sync=True)  # friendly(exc) + "retry": what to do again
     selection = traitlets.List().tag(sync=True)  # ids, as text (see _valid_selection)
+    # How many selected ids are rows of the current query (None while counting): the
+    # selection outlives filter and version changes, the rows it names may not.
+    selected_in_query = traitlets.Int(None, allow_none=True).tag(sync=True)
     generation = traitlets.Int(0).tag(sync=True)  # bumped whenever the query changes
     code = traitlets.Unicode("").tag(sync=True)
 
@@ -79,13 +85,18 @@ class TableBrowser(RequestWidget):
         self._counts: dict = {}
         self._job: bf.FetchJob | None = None
         self._full: tuple | None = None  # (query key, Fetched)
+        # What to show again once the view can load (a table name, or the Query on screen
+        # before a sign-out or a failed version change).
+        self._show_later: bq.Query | str | None = table
+        self._loaded_with = None  # the client's AuthClient the view was loaded with
         self._sizing = False
         for kind, fn in (("open", self._on_open), ("query", self._on_query),
                          ("count", self._on_count), ("page", self._on_page),
                          ("fetch", self._on_fetch), ("refresh", self._on_refresh)):
             self.handle(kind, fn)
         client.observe(self._client_changed, names=["version", "timestamp", "datastack_name"])
-        self._in_background(lambda: self._follow(open_table=table), retry="refresh")
+        client.observe(self._auth_changed, names=["auth_state"])
+        self._in_background(self._follow, retry="refresh")
 
     # --- what a notebook uses ------------------------------------------------------------
 
@@ -108,14 +119,8 @@ class TableBrowser(RequestWidget):
             except (errors.CAVEError, ValueError) as exc:  # suggestions are a nicety
                 log.debug("no value suggestions for %s: %s", table, exc)
         with self.hold_sync():
-            self.table = table
-            self.table_info = {"name": source.name, "kind": source.kind,
-                               "description": source.description, "notice": source.notice,
-                               "schema": source.schema, "reference": source.reference,
-                               "key": source.key or ""}
-            self.columns = _columns_of(source)
+            self._show_source(source)
             self.suggestions = suggestions
-            self.selection = []
             self._install(bq.Query(source, snap), specs=[])
             self.status, self.error, self.message = "ready", {}, ""
 
@@ -231,11 +236,13 @@ class TableBrowser(RequestWidget):
         """Make `query` the current one: new cursor, generation, code; counts and pages are
         asked for by the browser (or by count()/page())."""
         with self._lock:
-            self._query = query
+            previous, self._query = self._query, query
             self._cursor = PageCursor(self.page_size, keyed=bool(query.source.key))
             generation = self.generation + 1
             known = self._counts.get(query.key)
         with self.hold_sync():
+            if previous is None or previous.source.name != query.source.name:
+                self.selection = []  # ids of another table select nothing here
             self.filters = specs
             self.filter_errors = {}
             self.selected_columns = list(query.select or query.source.columns.kinds)
@@ -246,6 +253,7 @@ class TableBrowser(RequestWidget):
             self.total = known[0] if known else None
             self.total_exact = known[1] if known else True
             self.generation = generation
+        self._count_selected()
 
     def _count(self) -> tuple[int, bool]:
         query, generation = self._require_query(), self.generation
@@ -256,7 +264,14 @@ class TableBrowser(RequestWidget):
         if generation == self.generation:
             with self.hold_sync():
                 self.total, self.total_exact = known
+                if not query.filters and known[1]:
+                    self._show_table_rows(query.source.name, known[0])
         return known
+
+    def _show_table_rows(self, name: str, rows: int) -> None:
+        """The list's row count of a table, now known exactly (live lists have none)."""
+        self.tables = [{**t, "rows": rows, "approximate": False} if t["name"] == name else t
+                       for t in self.tables]
 
     def _page(self, number: int):
         with self._lock:
@@ -282,6 +297,7 @@ class TableBrowser(RequestWidget):
         self._in_background(self._follow, retry="refresh")
 
     def _list_tables(self, snap: bq.Snapshot) -> bq.Snapshot:
+        self._loaded_with = self._client.auth
         entries, views = list_entries(self._client.materialize, snap)
         with self._lock:
             self._snap, self._views = snap, views
@@ -300,26 +316,73 @@ class TableBrowser(RequestWidget):
     def _follow(self, open_table: str | None = None, force: bool = False) -> None:
         """Catch up with the client's version/timestamp: list tables, re-run the query."""
         with self._follow_lock:
+            if open_table:
+                self._show_later = open_table
+            if self._client.auth_state in SIGNED_OUT:
+                self._show_signed_out()
+                return
             self.status = "loading"
             snap = bq.snapshot_of(self._client)
-            if snap == self._snap and not force and open_table is None:
+            if snap == self._snap and not force and self._show_later is None:
                 self.status = "ready"
                 return
-            self._list_tables(snap)
-            names = {t["name"] for t in self.tables}
-            current = self._query
-            if open_table:
-                self.open_table(open_table)
-            elif current is not None and current.source.name in names:
-                self._reopen(current, snap)
-            elif current is not None:
-                with self._lock:
-                    self._query = None
+            self.at = snap.label  # the header tells where the view is going, even if it fails
+            try:
+                self._list_tables(snap)
+            except Exception as exc:
+                self._clear_view()  # no rows of another snapshot stay under the error
                 with self.hold_sync():
-                    self.table, self.columns, self.total = "", [], None
-                    self.generation += 1
-                    self.message = f"{current.source.name} is not in {snap.label}; pick a table"
+                    self.error = {**friendly(exc), "retry": "refresh"}
+                    self.status = "error"
+                raise
+            names = {t["name"] for t in self.tables}
+            wanted, self._show_later = self._show_later or self._query, None
+            name = wanted.source.name if isinstance(wanted, bq.Query) else wanted
+            if isinstance(wanted, str) and name in names:
+                self.open_table(name)
+            elif isinstance(wanted, bq.Query) and name in names:
+                self._reopen(wanted, snap)
+            elif wanted:
+                self._clear_view(keep=False)
+                self.message = f"{name} is not in {snap.label}; pick a table"
             self.status, self.error = "ready", {}
+
+    def _clear_view(self, keep: bool = True, tables: bool = False) -> None:
+        """Take the rows off screen: the query, its pages, counts, fetched frame and
+        selection. With `keep`, the query is shown again when the view can load; with
+        `tables`, the table list goes too (another user may see other tables)."""
+        with self._lock:
+            if keep and self._query is not None:
+                self._show_later = self._query
+            self._query = None
+            self._pages.clear()
+            self._counts.clear()
+            self._full = None
+            if tables:
+                self._snap, self._views = None, {}
+        self.cancel()
+        with self.hold_sync():
+            self.table, self.columns, self.total, self.selection = "", [], None, []
+            self.progress, self.message, self.code = {}, "", ""
+            if tables:
+                self.tables = []
+            self.generation += 1
+
+    def _show_signed_out(self) -> None:
+        self._clear_view(tables=True)
+        with self.hold_sync():
+            self.error = {}
+            self.status = "signed_out"
+
+    def _auth_changed(self, change) -> None:
+        """Another user (or nobody) is signed in: nothing the previous one saw stays on
+        screen; signed in, the view loads again with the same table and filters."""
+        if (change["new"] == "verified" and self._client.auth is self._loaded_with
+                and not self.error and self.status != "signed_out"):
+            return  # the token this view was loaded with was just confirmed
+        self._clear_view(tables=True)
+        self.error = {}
+        self._in_background(lambda: self._follow(force=True), retry="refresh")
 
     def _reopen(self, previous: bq.Query, snap: bq.Snapshot) -> None:
         """The same table, filters and columns at another version or time. Filters that no
@@ -337,12 +400,20 @@ class TableBrowser(RequestWidget):
             select = check_columns([c for c in previous.select if c in source.columns.kinds]
                                    or None, source.columns, source.key)
         with self.hold_sync():
-            self.columns = _columns_of(source)
+            self._show_source(source)
             self._install(bq.Query(source, snap, check.arguments,
                                    None if select is None else tuple(select)),
                           specs=check.specs)
             self.message = (f"Filters on {', '.join(dropped)} do not apply at {snap.label} "
                             "and were removed." if dropped else "")
+
+    def _show_source(self, source: bq.Source) -> None:
+        self.table = source.name
+        self.table_info = {"name": source.name, "kind": source.kind,
+                           "description": source.description, "notice": source.notice,
+                           "schema": source.schema, "reference": source.reference,
+                           "key": source.key or ""}
+        self.columns = _columns_of(source)
 
     # --- requests from the browser ---------------------------------------------------------
 
@@ -449,6 +520,27 @@ class TableBrowser(RequestWidget):
     @traitlets.validate("page_size")
     def _valid_page_size(self, proposal) -> int:
         return _page_size(proposal["value"])
+
+    @traitlets.observe("selection")
+    def _selection_changed(self, _change) -> None:
+        self._count_selected()
+
+    def _count_selected(self) -> None:
+        """selected_in_query, counted on the server in the background (the ids are few,
+        the rows they name may have been filtered out or changed with the version)."""
+        query, ids = self._query, [int(i) for i in self.selection]
+        if query is None or not ids or not query.source.key:
+            self.selected_in_query = 0 if query is not None or not ids else None
+            return
+        if self.selected_in_query is not None:
+            self.selected_in_query = None
+
+        def count():
+            total, _ = bq.count(self._client.materialize, query.restricted_to_ids(ids))
+            if self._query is query and [int(i) for i in self.selection] == ids:
+                self.selected_in_query = total
+
+        self._in_background(count)
 
     @traitlets.validate("selection")
     def _valid_selection(self, proposal):
