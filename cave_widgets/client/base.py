@@ -52,9 +52,14 @@ class ServiceClient:
         if json is not None:
             kwargs["data"] = http.encode_json(json)
             kwargs.setdefault("headers", {})["Content-Type"] = "application/json"
-        return http.request(self.session, method, url, kind=kind,
-                            token_page=self.ctx.token_page_url, log_warning=log_warning,
-                            **kwargs)
+        session = self.session
+        try:
+            return http.request(session, method, url, kind=kind,
+                                token_page=self.ctx.token_page_url, log_warning=log_warning,
+                                **kwargs)
+        except errors.AuthenticationError:
+            self.ctx.token_rejected(session)  # every view learns the token no longer works
+            raise
 
     def _get_json(self, url: str, *, kind: str = "", **kwargs):
         return http.json_of(self._request("GET", url, kind=kind, **kwargs))

@@ -48,6 +48,7 @@ class ServiceContext:
                  set_snapshot: Callable[..., Any],
                  service: Callable[[str], Any],
                  report_auth: Callable[[Any, str, dict | None], None],
+                 token_rejected: Callable[[Any], None],
                  change_auth: Callable[..., None],
                  token_page_url: Callable[[], str | None],
                  desired_resolution: Callable[[], Any],
@@ -61,6 +62,7 @@ class ServiceContext:
         self._set_snapshot = set_snapshot
         self._service = service
         self._report_auth = report_auth
+        self._token_rejected = token_rejected
         self._change_auth = change_auth
         self._token_page_url = token_page_url
         self._desired_resolution = desired_resolution
@@ -116,6 +118,11 @@ class ServiceContext:
         """Tell the client who is signed in. `reporter` is the AuthClient reporting: an
         answer about a token the client no longer holds is ignored."""
         self._report_auth(reporter, state, record)
+
+    def token_rejected(self, session) -> None:
+        """A request sent with `session` was refused with 401: if that is still the
+        client's session (its token), the client is no longer signed in."""
+        self._token_rejected(session)
 
     def change_auth(self, **kwargs) -> None:
         self._change_auth(**kwargs)

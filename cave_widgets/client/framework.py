@@ -163,6 +163,7 @@ class CAVEclient(traitlets.HasTraits):
             set_snapshot=self.set_snapshot,
             service=self._service,
             report_auth=self._report_auth,
+            token_rejected=self._token_rejected,
             change_auth=self.change_auth,
             token_page_url=lambda: self._auth.token_page_url,
             desired_resolution=lambda: self.desired_resolution,
@@ -281,6 +282,10 @@ class CAVEclient(traitlets.HasTraits):
         # holds: it must not overwrite the state of the current token.
         if reporter is self._auth:
             self._apply_auth_state(state, record)
+
+    def _token_rejected(self, session) -> None:
+        if session is self._session and self._auth.token and self.auth_state != "rejected":
+            self._apply_auth_state("rejected", None)
 
     def _apply_auth_state(self, state: str, record: dict | None) -> None:
         with self.hold_trait_notifications():

@@ -86,7 +86,8 @@ def build_app(ctx: ServiceContext) -> Starlette:
             allow_credentials=True,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["WWW-Authenticate", "column_names", "dataframe_resolution", "Warning"],
+            expose_headers=["WWW-Authenticate", "column_names", "dataframe_resolution", "Warning",
+                            "Order-By"],
         )
     ]
     app = Starlette(

@@ -43,7 +43,7 @@ def respond(call: Call, plan: q.Plan, notices: list[str]):
         warnings.append(
             "arrow_format=False is deprecated; pass arrow_format=True for Arrow IPC responses"
         )
-    return query_response(
+    response = query_response(
         table,
         as_arrow=call.flag("return_pyarrow", True),
         accept_encoding=call.request.headers.get("accept-encoding", ""),
@@ -51,6 +51,9 @@ def respond(call: Call, plan: q.Plan, notices: list[str]):
         column_names=plan.column_names,
         warnings=warnings,
     )
+    if plan.order:
+        response.headers["Order-By"] = plan.order_text
+    return response
 
 
 def notice(table: catalog.TableDef | catalog.ViewDef) -> list[str]:

@@ -57,6 +57,14 @@ class Plan:
     random_sample: int | None = None
     resolution: tuple[float, float, float] = (1.0, 1.0, 1.0)
     column_names: dict = field(default_factory=dict)
+    # (column, descending) pairs asked for with `order_by` (a cave_widgets extension);
+    # rows are in id order after them, so pages of one order never overlap.
+    order: list[tuple[str, bool]] = field(default_factory=list)
+
+    @property
+    def order_text(self) -> str:
+        """What the Order-By response header says was applied: "size desc, id asc"."""
+        return ", ".join(f"{c} {'desc' if d else 'asc'}" for c, d in self.order)
 
     def sql(self) -> str:
         first = self.sources[0]
@@ -76,7 +84,9 @@ class Plan:
         if self.count:
             return f"SELECT count(*) AS count FROM {from_sql}{where}"
         select = ", ".join(_output_sql(o) for o in self.outputs)
-        order = ", ".join(f"{s.alias}.{_q(s.relation.order_by)}" for s in self.sources)
+        asked = [f"{first.alias}.{_q(c)} {'DESC' if d else 'ASC'} NULLS LAST"
+                 for c, d in self.order]
+        order = ", ".join(asked + [f"{s.alias}.{_q(s.relation.order_by)}" for s in self.sources])
         return (
             f"SELECT {select} FROM {from_sql}{where} ORDER BY {order} "
             f"LIMIT {int(self.limit)} OFFSET {int(self.offset)}"
@@ -107,6 +117,27 @@ def parse_paging(body: dict, row_cap: int) -> tuple[int, int]:
     elif not _is_int(limit) or limit <= 0:
         raise BadRequest(f"limit must be a positive integer, got {limit!r}")
     return int(offset), int(min(limit, row_cap))
+
+
+def parse_order(body: dict, relation: Relation) -> list[tuple[str, bool]]:
+    """`order_by: [[column, "asc" | "desc"], ...]`: sort the whole result on the server
+    (the TableBrowser's header sort). Not a CAVE parameter: a real server ignores it, which
+    is why the answer says in its Order-By header what it applied."""
+    order = body.get("order_by")
+    if order is None:
+        return []
+    ok = isinstance(order, list) and len(order) <= 4 and all(
+        isinstance(o, list) and len(o) == 2 and isinstance(o[0], str)
+        and o[1] in ("asc", "desc") for o in order)
+    if not ok:
+        raise BadRequest(f'order_by must be a list of [column, "asc" or "desc"], got {order!r}')
+    out = []
+    for name, direction in order:
+        col = _column(relation, name, "order_by")
+        if col.kind == "position":
+            raise BadRequest(f"order_by: {name!r} is a position; sort by a scalar column")
+        out.append((col.name, direction == "desc"))
+    return out
 
 
 def parse_resolution(value, relation_resolution) -> tuple[float, float, float]:
@@ -335,6 +366,7 @@ def single_table_plan(
         random_sample=_sample(random_sample),
         resolution=resolution,
         column_names={relation.name: {c.name: c.name for c in columns}},
+        order=parse_order(body, relation),
     )
 
 

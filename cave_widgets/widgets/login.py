@@ -226,17 +226,27 @@ class LoginWidget(RequestWidget):
             self.notice = self._rejected_notice()
             self.status = "error"
             return
+        saved_in = None
         if remember:
             # The sign-in token lives 7 days; a key minted with it lives until revoked.
             token = c.auth.create_token(description=f"cave_widgets on {socket.gethostname()}",
                                         signed_with=token)
-            self._save(token)
+            saved_in = self._save(token)
         c.change_auth(auth_token=token)
         record = c.auth.whoami()
-        self.notice = self._access_notice(c, record)
+        self.notice = self._access_notice(c, record) or (
+            self._saved_notice(saved_in) if saved_in else {})
         self.status = "signed_in"
 
-    def _save(self, key: str) -> None:
+    @staticmethod
+    def _saved_notice(path: Path) -> dict:
+        home = Path.home()
+        shown = f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+        return _notice(f"Remembered: your key is saved in {shown} (readable by you only), "
+                       "where caveclient on this machine finds it too.", kind="info",
+                       action="Log out removes it.")
+
+    def _save(self, key: str) -> Path:
         """Save the key in the per-server file (and the datastack's local server's file), where
         caveclient looks first. Not in the generic cave-secret.json: that one may hold the
         person's token for another server, and it is read only when no per-server file
@@ -250,6 +260,7 @@ class LoginWidget(RequestWidget):
             written.append(c.auth.local_server_filepath)
         for path in written:
             self._saved[path] = _fingerprint(key)
+        return server_file
 
     def _on_check(self, _content: dict, _buffers) -> dict:
         return self._check()

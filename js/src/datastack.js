@@ -4,6 +4,7 @@
 // the answer arrives as trait changes. Times are shown and entered in UTC, as CAVE keeps them.
 import { createRequester } from "./lib/request.js";
 import { h, errorBox } from "./lib/dom.js";
+import "./lib/messages.css";
 import "./datastack.css";
 
 // Python sends microseconds; Date wants at most milliseconds.
@@ -86,7 +87,7 @@ function render({ model, el }) {
   const modes = h("div", { className: "cw-ds-modes", role: "radiogroup", "aria-label": "Version or live" },
     modeVersion, modeLive);
 
-  const notice = h("div", { className: "cw-ds-notice", role: "alert" });
+  const notice = h("div", { className: "cw-ds-notice cw-banner-warn", role: "alert" });
   const actionErrorSlot = h("div", { className: "cw-ds-action-error" });
 
   const versionList = h("ul", { className: "cw-ds-versions", role: "listbox", "aria-label": "Materialization versions" });
@@ -134,6 +135,11 @@ function render({ model, el }) {
       loadError.append(errorBox(model.get("error") || {}, () => {
         requester.request("reload", {}).promise.catch(() => {}); // the outcome arrives as traits
       }));
+    } else if (state === "signed_out") {
+      // Not an error: nobody may list datastacks before signing in.
+      loadError.append(h("div", { className: "cw-banner-info cw-ds-signed-out", role: "status" },
+        "Not signed in: sign in (the Sign in button of a LoginWidget on this client) and the "
+        + "datastacks and versions load by themselves."));
     }
   }
 
@@ -159,7 +165,8 @@ function render({ model, el }) {
     if (!shown.length) {
       const text = model.get("status") === "loading" ? "loading datastacks…"
         : all.length ? "No datastack matches the search." : model.get("status") === "ready"
-          ? "No datastacks are visible to this account." : "";
+          ? "No datastacks are visible to this account."
+          : model.get("status") === "signed_out" ? "Sign in to see the datastacks." : "";
       if (text) datastackList.append(h("li", { className: "cw-ds-empty" }, text));
     }
   }
@@ -182,8 +189,9 @@ function render({ model, el }) {
     if (!model.get("datastack")) {
       rows.push(h("li", { className: "cw-ds-empty" }, "Pick a datastack to see its versions."));
     } else if (!versions.length) {
-      rows.push(h("li", { className: "cw-ds-empty" },
-        model.get("status") === "loading" ? "loading versions…" : "No versions."));
+      const state = model.get("status");
+      rows.push(h("li", { className: "cw-ds-empty" }, state === "loading" ? "loading versions…"
+        : state === "signed_out" ? "Sign in to see the versions." : "No versions."));
     } else {
       const latest = latestValid(versions);
       const selected = !live && current === null;

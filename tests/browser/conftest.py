@@ -17,6 +17,8 @@ import requests
 from helpers.browser import run_all_cells
 from helpers.processes import stop
 
+from cave_widgets.server.demo.build import cache_dir
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = os.environ.get("CAVE_WIDGETS_CHROMIUM", "/usr/bin/chromium")
@@ -52,13 +54,23 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def jupyter_lab(tmp_path_factory):
+def jupyter_lab(tmp_path_factory, demo_for_browser):
+    """JupyterLab (and Notebook 7, served by the same server) as a first-time user runs it:
+    a fresh HOME with no token anywhere. The shipped notebooks read the server to use from
+    CAVE_SERVER_ADDRESS / CAVE_DATASTACK: here, the embedded demo server."""
     work = tmp_path_factory.mktemp("lab")
     notebooks = work / "notebooks"
     shutil.copytree(REPO / "notebooks", notebooks)
+    home = work / "home"
+    home.mkdir()
     port, token = free_port(), secrets.token_hex(16)
     env = {
         **os.environ,
+        "HOME": str(home),
+        # the demo data built by this session, not a rebuild in the new HOME
+        "CAVE_WIDGETS_CACHE_DIR": str(cache_dir()),
+        "CAVE_SERVER_ADDRESS": demo_for_browser.url,
+        "CAVE_DATASTACK": demo_for_browser.datastack,
         "CAVE_WIDGETS_DEMO_SCALE": "small",
         "JUPYTER_CONFIG_DIR": str(work / "config"),
         "JUPYTERLAB_WORKSPACES_DIR": str(work / "workspaces"),
@@ -86,7 +98,7 @@ def jupyter_lab(tmp_path_factory):
             if time.monotonic() > deadline:
                 raise RuntimeError("jupyter lab did not answer within 120 s")
             time.sleep(0.5)
-        yield {"url": url, "token": token, "root": notebooks}
+        yield {"url": url, "token": token, "root": notebooks, "home": home}
     finally:
         stop(proc)
         log.close()

@@ -52,3 +52,24 @@ def test_real_deployment_notebook_runs_against_any_server(monkeypatch, tmp_path,
                      for out in cell.outputs)
     assert "rows match the current query" in text and "rows in browser.df" in text
     assert demo_server.token not in json.dumps(nb)
+
+
+@pytest.mark.slow
+def test_real_deployment_notebook_signed_out_runs_without_an_error(monkeypatch, tmp_path,
+                                                                  demo_server):
+    """A first-time user (no token anywhere) runs every cell: no cell fails; the last one
+    says to sign in."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("CAVE_SERVER_ADDRESS", demo_server.url)
+    monkeypatch.setenv("CAVE_DATASTACK", demo_server.datastack)
+    nb = nbformat.read(NOTEBOOKS / "real_deployment.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert all(o.get("output_type") != "error" for o in outputs)
+    assert not [o for o in outputs if o.get("name") == "stderr" and "Error" in o.get("text", "")]
+    text = "\n".join(o.get("text", "") for o in outputs)
+    assert "Sign in above" in text
+

@@ -11,7 +11,7 @@ import numbers
 import warnings
 from datetime import datetime, timezone
 
-from ..errors import QueryValidationError, RowCapWarning
+from ..errors import QueryValidationError, RowCapWarning, ServerIncompatibilityError
 from ..http import path_segment as _segment
 from ..times import to_utc
 from . import columns as cols
@@ -97,8 +97,17 @@ class QueryMethods:
     def _post_query(self, url: str, body: dict, params: dict, *, log_warning: bool,
                     return_df: bool):
         headers = {"Accept-Encoding": "zstd" if return_df else "gzip"}
-        return self._request("POST", url, json=body, params=params, headers=headers,
-                             kind="table", log_warning=log_warning)
+        response = self._request("POST", url, json=body, params=params, headers=headers,
+                                 kind="table", log_warning=log_warning)
+        order = body.get("order_by")
+        if order and not params.get("count"):
+            said = ", ".join(f"{c} {d}" for c, d in order)
+            if response.headers.get("Order-By") != said:
+                raise ServerIncompatibilityError(
+                    f"{self.server_address} did not sort the result by {said}: sorting on the "
+                    "server (order_by) is a cave_widgets extension that this server does not "
+                    "offer. Sort the DataFrame instead.")
+        return response
 
     def _finish(self, response, *, split_positions: bool, limit: int | None, count_again,
                 desired_resolution, given_resolution, attrs: dict | None):
@@ -179,7 +188,11 @@ class QueryMethods:
                     split_positions: bool = False, materialization_version: int | None = None,
                     timestamp=None, metadata: bool = True, merge_reference: bool = True,
                     desired_resolution=None, get_counts: bool = False, random_sample=None,
-                    log_warning: bool = True):
+                    log_warning: bool = True, *, order_by=None):
+        """As caveclient's query_table. One addition: `order_by` ("size", or
+        [("size", "desc"), ...]) asks the server to sort the whole result; only servers that
+        can (cave_widgets' embedded one) do, and the answer must say so, or
+        ServerIncompatibilityError is raised: a result is never silently unsorted."""
         filters = _filters_given(locals())
         version, timestamp = self._reading(materialization_version, timestamp)
         if timestamp is not None and (get_counts or not return_df):
@@ -207,10 +220,14 @@ class QueryMethods:
                 table, timestamp, joins=joins, **nested, select_columns=select, offset=offset,
                 limit=limit, datastack_name=datastack_name, split_positions=split_positions,
                 metadata=metadata, suffixes=suffixes, desired_resolution=desired_resolution,
-                random_sample=random_sample, log_warning=log_warning)
+                random_sample=random_sample, log_warning=log_warning, order_by=order_by)
         meta = self.get_table_metadata(table, datastack_name, version)
         reference = meta.get("reference_table")
         if merge_reference and reference:
+            if order_by is not None:
+                raise QueryValidationError(
+                    f"order_by is not available when {table} is merged with {reference}; "
+                    "pass merge_reference=False")
             suffixes = {table: "", reference: "_ref"}
             nested = {k: {table: v} for k, v in filters.items() if v}
             # a list goes as it is (the server gives each name to the first table with it)
@@ -235,6 +252,7 @@ class QueryMethods:
                                          for t, c in select_columns.items()}
         elif select_columns is not None:
             body["select_columns"] = cols.check_select("select_columns", select_columns, columns)
+        _put_order(body, order_by, columns)
         offset, limit, desired = self._paging(body, offset, limit, desired_resolution)
         url = self._url(f"/version/{version}/table/{_segment(table)}/query",
                         datastack_name=datastack_name)
@@ -335,7 +353,7 @@ class QueryMethods:
                    datastack_name: str | None = None, return_df: bool = True,
                    split_positions: bool = False, materialization_version: int | None = None,
                    metadata: bool = True, desired_resolution=None, get_counts: bool = False,
-                   random_sample=None):
+                   random_sample=None, *, order_by=None):
         self._require_api3("query_view")
         version = self._at(materialization_version, datastack_name)
         columns = self.view_columns(view_name, version)
@@ -344,6 +362,7 @@ class QueryMethods:
             {k: ({view_name: v} if v else None) for k, v in given.items()}, lambda t: columns)
         if select_columns is not None:
             body["select_columns"] = cols.check_select("select_columns", select_columns, columns)
+        _put_order(body, order_by, columns)
         offset, limit, desired = self._paging(body, offset, limit, desired_resolution)
         url = self._url(f"/version/{version}/views/{_segment(view_name)}/query",
                         datastack_name=datastack_name)
@@ -373,7 +392,7 @@ class QueryMethods:
                         split_positions: bool = False, metadata: bool = True, suffixes=None,
                         desired_resolution=None, allow_missing_lookups: bool = False,
                         allow_invalid_root_ids: bool = False, random_sample=None,
-                        log_warning: bool = True):
+                        log_warning: bool = True, *, order_by=None):
         """The table as it was at `timestamp` (rows alive then, root ids as of then), computed
         by the server. Filters are keyed by table, as in join_query."""
         when = to_utc(timestamp)
@@ -405,6 +424,10 @@ class QueryMethods:
             body["limit"] = limit
         if suffixes is not None:
             body["suffixes"] = suffixes
+        if order_by is not None:
+            if joins:
+                raise QueryValidationError("order_by is not available with joins")
+            _put_order(body, order_by, columns[table])
         desired = _resolution(self._desired(desired_resolution))
         if desired is not None and self.api_version >= 3:
             body["desired_resolution"] = desired
@@ -496,3 +519,23 @@ class QueryMethods:
                 df.attrs["remove_autapses"] = True
         return df
 
+
+def _put_order(body: dict, order_by, columns: cols.TableColumns) -> None:
+    """order_by as the server takes it: [[column, "asc" | "desc"], ...]."""
+    if order_by is None:
+        return
+    pairs = [(order_by, "asc")] if isinstance(order_by, str) else order_by
+    out = []
+    try:
+        for column, direction in pairs:
+            if direction not in ("asc", "desc") or not isinstance(column, str):
+                raise ValueError
+            if columns.kind(column, "order_by") == "position":
+                raise QueryValidationError(
+                    f"order_by: {column!r} is a position; sort by a scalar column")
+            out.append([column, direction])
+    except (TypeError, ValueError):
+        raise QueryValidationError(
+            'order_by is a column name or a list of (column, "asc" | "desc") pairs, got '
+            f"{order_by!r}") from None
+    body["order_by"] = out

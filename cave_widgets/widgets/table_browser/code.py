@@ -40,10 +40,15 @@ def query_code(query: Query, client_name: str = "client") -> str:
     method = "query_view" if query.source.kind == "view" else "query_table"
     args = [literal(query.source.name)]
     args += [f"{name}={literal(value)}" for name, value in query.arguments().items()]
-    one_line = f"{client_name}.materialize.{method}({', '.join(args)})"
+    sort = ""
+    if query.order is not None:  # the whole result, sorted in pandas as in browser.df
+        column, descending = query.order
+        sort = (f'.sort_values({literal(column)}, ascending={not descending}, kind="stable", '
+                'na_position="last")')
+    one_line = f"{client_name}.materialize.{method}({', '.join(args)}){sort}"
     if len(one_line) <= 100:
         call = one_line
     else:
         inner = "".join(f"    {a},\n" for a in args)
-        call = f"{client_name}.materialize.{method}(\n{inner})"
+        call = f"{client_name}.materialize.{method}(\n{inner}){sort}"
     return f"import datetime\n\n{call}" if query.at.live else call

@@ -73,6 +73,7 @@ def fetch_all(mat, query: bq.Query, *, chunk: int = bq.CHUNK, total: int | None 
     total)` is called after each chunk; `job.cancel()` stops before the next request
     (raises query.Cancelled)."""
     job = job or FetchJob(generation=-1)
+    ordered, query = query, query.unordered  # chunks walk ids; the order is applied at the end
     if total is None:
         total, exact = bq.count(mat, query, lambda: job.cancelled)
     job.total = total
@@ -108,8 +109,19 @@ def fetch_all(mat, query: bq.Query, *, chunk: int = bq.CHUNK, total: int | None 
         raise bq.Cancelled()
     if not parts:  # no rows: one request for the columns and their types
         parts.append(bq.run(mat, query, limit=1, metadata=True))
-    df = _concat(parts, query)
+    df = sort_frame(_concat(parts, query), ordered.order)
     return Fetched(df, total, not exact or len(df) >= total, job.requests, query.source.name)
+
+
+def sort_frame(df: pd.DataFrame, order: tuple[str, bool] | None) -> pd.DataFrame:
+    """`df` (in id order) sorted as the header says: stable, so ties stay in id order, and
+    missing values last, as the server sorts."""
+    if order is None or order[0] not in df.columns:
+        return df
+    column, descending = order
+    out = df.sort_values(column, ascending=not descending, kind="stable", na_position="last")
+    out.attrs = df.attrs
+    return out.reset_index(drop=True)
 
 
 def _concat(parts: list[pd.DataFrame], query: bq.Query) -> pd.DataFrame:
@@ -132,6 +144,7 @@ def fetch_rows_by_id(mat, query: bq.Query, ids: list[int], *, job: FetchJob | No
     """The rows of `query` whose key is in `ids` (in key order), ID_BATCH ids per request.
     No ids: no rows, with the query's columns."""
     ids = sorted(set(ids))
+    query = query.unordered
     frames = []
     for start in range(0, len(ids), ID_BATCH):
         batch = query.restricted_to_ids(ids[start:start + ID_BATCH])

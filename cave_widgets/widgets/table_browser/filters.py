@@ -51,6 +51,9 @@ class FilterCheck:
 
     arguments: dict = field(default_factory=dict)  # argument -> {column: value}
     errors: dict = field(default_factory=dict)  # str(row index) -> message
+    # str(row index) -> the input(s) at fault, space-separated ("min", "max", "value",
+    # "min max", "column", "op"), so only those are marked
+    fields: dict = field(default_factory=dict)
     specs: list = field(default_factory=list)  # the specs, normalised (JSON-ready)
 
     @property
@@ -62,6 +65,23 @@ class FilterCheck:
             lines = [f"filter {int(i) + 1}: {m}" for i, m in sorted(self.errors.items(),
                                                                   key=lambda kv: int(kv[0]))]
             raise QueryValidationError("; ".join(lines))
+
+
+class FieldError(QueryValidationError):
+    """A filter input that does not parse; `field` names the input(s)."""
+
+    def __init__(self, message: str, field_name: str):
+        super().__init__(message)
+        self.field = field_name
+
+
+def _parsed(field_name: str, parse, *args):
+    try:
+        return parse(*args)
+    except FieldError:
+        raise
+    except QueryValidationError as exc:
+        raise FieldError(str(exc), field_name) from None
 
 
 def _blank(value) -> bool:
@@ -138,36 +158,38 @@ def _spec_arguments(spec: dict, kind: str) -> dict:
     op = spec.get("op")
     if op not in OPS_BY_KIND.get(kind, ()):
         allowed = ", ".join(OPS_BY_KIND.get(kind, ())) or "none"
-        raise QueryValidationError(f"{op!r} does not apply to a {kind} column (use: {allowed})")
+        raise FieldError(f"{op!r} does not apply to a {kind} column (use: {allowed})", "op")
     if op == "range":
         low, high = spec.get("min"), spec.get("max")
         if _blank(low) and _blank(high):
-            raise QueryValidationError("give a minimum, a maximum or both")
+            raise FieldError("give a minimum, a maximum or both", "min max")
         out = {}
         if not _blank(low):
-            out["filter_greater_equal_dict"] = parse_scalar(kind, low)
+            out["filter_greater_equal_dict"] = _parsed("min", parse_scalar, kind, low)
         if not _blank(high):
-            out["filter_less_equal_dict"] = parse_scalar(kind, high)
+            out["filter_less_equal_dict"] = _parsed("max", parse_scalar, kind, high)
         if len(out) == 2 and out["filter_greater_equal_dict"] > out["filter_less_equal_dict"]:
-            raise QueryValidationError("the minimum is above the maximum")
+            raise FieldError("the minimum is above the maximum", "min max")
         return out
     if op == "bbox":
-        if _blank(spec.get("min")) or _blank(spec.get("max")):
-            raise QueryValidationError("a bounding box needs both corners (x, y, z)")
-        return {"filter_spatial_dict": [parse_corner(spec["min"]), parse_corner(spec["max"])]}
+        missing = " ".join(f for f in ("min", "max") if _blank(spec.get(f)))
+        if missing:
+            raise FieldError("a bounding box needs both corners (x, y, z)", missing)
+        return {"filter_spatial_dict": [_parsed("min", parse_corner, spec["min"]),
+                                        _parsed("max", parse_corner, spec["max"])]}
     value = spec.get("value")
     if _blank(value) or (cols.is_listlike(value) and len(value) == 0):
-        raise QueryValidationError("enter a value" if op in ("equal", "regex") else
-                                   "paste or type one or more values")
+        raise FieldError("enter a value" if op in ("equal", "regex") else
+                         "paste or type one or more values", "value")
     if op in ("in", "not_in"):
-        return {ARGUMENT[op]: split_values(kind, value)}
+        return {ARGUMENT[op]: _parsed("value", split_values, kind, value)}
     if op == "regex":
         try:
             re.compile(value)
         except re.error as exc:
-            raise QueryValidationError(f"not a valid regular expression: {exc}") from None
+            raise FieldError(f"not a valid regular expression: {exc}", "value") from None
         return {"filter_regex_dict": value}
-    return {"filter_equal_dict": parse_scalar(kind, value)}
+    return {"filter_equal_dict": _parsed("value", parse_scalar, kind, value)}
 
 
 def _normalised(spec: dict) -> dict:
@@ -201,7 +223,7 @@ def check_specs(specs, columns: cols.TableColumns) -> FilterCheck:
         result.specs.append(_normalised(spec))
         column = spec.get("column")
         try:
-            kind = columns.kind(column, "filter")
+            kind = _parsed("column", columns.kind, column, "filter")
             for argument, value in _spec_arguments(spec, kind).items():
                 # the client's own checks, on this one filter, so the message lands here
                 checked = cols.check_filters(argument, {column: value}, columns)[column]
@@ -211,8 +233,14 @@ def check_specs(specs, columns: cols.TableColumns) -> FilterCheck:
                 result.arguments.setdefault(argument, {})[column] = checked
         except QueryValidationError as exc:
             result.errors[key] = str(exc)
+            # the client's checks of a whole filter (a box min above its max) mark it all
+            result.fields[key] = getattr(exc, "field", "") or _inputs_of(spec.get("op"))
     result.arguments = {a: result.arguments[a] for a in ARGUMENT_ORDER if a in result.arguments}
     return result
+
+
+def _inputs_of(op) -> str:
+    return "min max" if op in ("range", "bbox") else "value"
 
 
 def check_columns(selected, columns: cols.TableColumns, key: str | None) -> list[str] | None:

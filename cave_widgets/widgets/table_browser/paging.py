@@ -79,7 +79,7 @@ def fetch_page(mat, query: bq.Query, cursor: PageCursor, page: int, probe: bool 
         raise ValueError(f"page must be 0 or more, got {page}")
     plan = cursor.plan(page)
     key = query.source.key
-    if probe and key and plan.get("offset"):
+    if probe and key and cursor.keyed and plan.get("offset"):
         ids = bq.run(mat, replace(query, select=(key,)), offset=plan["offset"], limit=1)
         if len(ids) == 0:  # past the end
             plan = {"offset": plan["offset"], "empty": True}

@@ -116,13 +116,29 @@ class Query:
     at: Snapshot
     filters: dict = field(default_factory=dict)
     select: tuple | None = None
+    # The header sort: (column, descending), and who applies it (sorting.py): "server",
+    # "kernel" (sorted ids fetched here) or "page" (the browser, within each page).
+    order: tuple[str, bool] | None = None
+    order_scope: str = ""
 
     @property
     def key(self) -> tuple:
-        """Identity for caches: same key, same rows."""
+        """Identity for caches: same key, same rows (in the same order)."""
         frozen = tuple((a, tuple((c, repr(v)) for c, v in f.items()))
                        for a, f in self.filters.items())
-        return (self.source.name, self.at, frozen, self.select)
+        return (self.source.name, self.at, frozen, self.select, self.order, self.order_scope)
+
+    @property
+    def unordered(self) -> Query:
+        """The same rows in id order (counts and keyset chunks walk ids)."""
+        return replace(self, order=None, order_scope="") if self.order else self
+
+    @property
+    def server_order(self) -> list | None:
+        if self.order is None or self.order_scope != "server":
+            return None
+        column, descending = self.order
+        return [(column, "desc" if descending else "asc")]
 
     def with_filter(self, argument: str, column: str, value) -> Query:
         filters = {a: dict(f) for a, f in self.filters.items()}
@@ -166,6 +182,8 @@ def run(mat, query: Query, *, after: int | None = None, offset: int | None = Non
     kwargs = query.arguments(after)
     name = query.source.name
     paging = {"offset": offset or None, "limit": limit, "metadata": metadata}
+    if query.server_order:
+        paging["order_by"] = query.server_order
     if query.source.kind == "view":
         return mat.query_view(name, **kwargs, **paging)
     if query.at.live:
@@ -184,6 +202,7 @@ def run(mat, query: Query, *, after: int | None = None, offset: int | None = Non
 def count(mat, query: Query, cancelled=lambda: False) -> tuple[int, bool]:
     """(rows matching, exact). Versions count on the server; live queries count ids in
     chunks, up to LIVE_COUNT_LIMIT (then exact is False)."""
+    query = query.unordered
     if not query.at.live:
         kwargs = query.arguments()
         kwargs.pop("select_columns", None)

@@ -30,8 +30,19 @@ from . import fetch as bf
 from . import query as bq
 from .code import query_code
 from .filters import OPS_BY_KIND, check_columns, check_specs
+from .ipc import page_ipc
 from .listing import list_entries, with_row_counts
-from .paging import MAX_PAGE_SIZE, PAGE_SIZES, PageCache, PageCursor, fetch_page
+from .paging import MAX_PAGE_SIZE, PAGE_SIZES, Page, PageCache, PageCursor, fetch_page
+from .sorting import page_of_sorted, plan_sort
+
+
+class _SynapseTable:
+    """Stands for the datastack's synapse table before anyone may ask its name (a client
+    made before signing in): TableBrowser(client, table=TableBrowser.SYNAPSE_TABLE)."""
+
+    def __repr__(self) -> str:
+        return "TableBrowser.SYNAPSE_TABLE"
+
 
 MAX_SUGGESTIONS = 200
 SIGNED_OUT = ("anonymous", "rejected")
@@ -40,7 +51,11 @@ _INT_TEXT = re.compile(r"^-?\d+$")
 
 
 class TableBrowser(RequestWidget):
-    """Browse materialization tables and views of `client`'s datastack."""
+    """Browse materialization tables and views of `client`'s datastack. `table` opens one
+    (by name, or TableBrowser.SYNAPSE_TABLE for the datastack's synapse table) as soon as
+    the view can load."""
+
+    SYNAPSE_TABLE = _SynapseTable()
 
     _esm = bundle("table_browser")
     _css = STATIC / "table_browser.css"
@@ -53,6 +68,7 @@ class TableBrowser(RequestWidget):
     selected_columns = traitlets.List(traitlets.Unicode()).tag(sync=True)
     filters = traitlets.List(traitlets.Dict()).tag(sync=True)  # specs, see filters.py
     filter_errors = traitlets.Dict().tag(sync=True)  # str(filter index) -> message
+    filter_error_fields = traitlets.Dict().tag(sync=True)  # str(filter index) -> inputs at fault
     suggestions = traitlets.Dict().tag(sync=True)  # text column -> known values
     page_size = traitlets.Int(100).tag(sync=True)
     page_sizes = traitlets.List(traitlets.Int(), list(PAGE_SIZES)).tag(sync=True)
@@ -69,6 +85,8 @@ class TableBrowser(RequestWidget):
     # How many selected ids are rows of the current query (None while counting): the
     # selection outlives filter and version changes, the rows it names may not.
     selected_in_query = traitlets.Int(None, allow_none=True).tag(sync=True)
+    # The header sort: {column, descending, scope: "all" | "page", note}; {} when unsorted.
+    sort = traitlets.Dict().tag(sync=True)
     generation = traitlets.Int(0).tag(sync=True)  # bumped whenever the query changes
     code = traitlets.Unicode("").tag(sync=True)
 
@@ -87,10 +105,14 @@ class TableBrowser(RequestWidget):
         self._full: tuple | None = None  # (query key, Fetched)
         # What to show again once the view can load (a table name, or the Query on screen
         # before a sign-out or a failed version change).
-        self._show_later: bq.Query | str | None = table
+        self._show_later: bq.Query | str | _SynapseTable | None = table
         self._loaded_with = None  # the client's AuthClient the view was loaded with
+        self._sorted_ids: dict = {}  # query key -> ids in order (sorts done in the kernel)
+        self._server_sorts: bool | None = None  # can the server sort? (asked once)
+        self._sort_note = ""  # what the header says of the sort's reach
         self._sizing = False
         for kind, fn in (("open", self._on_open), ("query", self._on_query),
+                         ("sort", self._on_sort),
                          ("count", self._on_count), ("page", self._on_page),
                          ("fetch", self._on_fetch), ("refresh", self._on_refresh)):
             self.handle(kind, fn)
@@ -130,13 +152,15 @@ class TableBrowser(RequestWidget):
         sent to the server then."""
         query = self._require_query()
         check = check_specs(self.filters if filters is None else filters, query.source.columns)
-        self.filter_errors = check.errors
+        with self.hold_sync():
+            self.filter_error_fields = check.fields
+            self.filter_errors = check.errors
         check.raise_if_invalid()
         chosen = query.select if columns is None else columns
         select = check_columns(chosen, query.source.columns, query.source.key)
         size = self.page_size if page_size is None else _page_size(page_size)
-        new = replace(query, filters=check.arguments,
-                      select=None if select is None else tuple(select))
+        new = self._sorted(replace(query, filters=check.arguments,
+                                   select=None if select is None else tuple(select)))
         with self.hold_sync():
             self._sizing = True
             try:
@@ -144,6 +168,32 @@ class TableBrowser(RequestWidget):
             finally:
                 self._sizing = False
             self._install(new, specs=check.specs)
+
+    def sort_by(self, column: str | None, descending: bool = False) -> None:
+        """Sort the whole result by `column` (None: back to id order): on the server where
+        it can, else in the kernel up to sorting.KERNEL_SORT_LIMIT rows, else within each
+        page — `sort["scope"]` and `sort["note"]` say which."""
+        query = self._require_query().unordered
+        if column is not None:
+            kind = query.source.columns.kind(column, "sort")
+            if kind == "position":
+                raise QueryValidationError(f"{column} is a position: sort by a scalar column")
+            query = self._sorted(query, (column, bool(descending)))
+        self._install(query, specs=list(self.filters))
+
+    def _sorted(self, query: bq.Query, order: tuple | None = None) -> bq.Query:
+        """`query` with `order` (or the order it has) planned anew for its current rows."""
+        order = order or query.order
+        if order is None:
+            return query
+        plan, self._server_sorts = plan_sort(
+            self._client.materialize, query, order[0], order[1], server_sorts=self._server_sorts,
+            count=lambda: self._counts.get(query.unordered.key) or bq.count(
+                self._client.materialize, query.unordered))
+        if plan.ids is not None:
+            self._sorted_ids[plan.query.key] = plan.ids
+        self._sort_note = plan.note
+        return plan.query
 
     def count(self) -> int:
         """How many rows match the current query (at most bq.LIVE_COUNT_LIMIT when live)."""
@@ -237,16 +287,21 @@ class TableBrowser(RequestWidget):
         asked for by the browser (or by count()/page())."""
         with self._lock:
             previous, self._query = self._query, query
-            self._cursor = PageCursor(self.page_size, keyed=bool(query.source.key))
+            keyed = bool(query.source.key) and query.order_scope in ("", "page")
+            self._cursor = PageCursor(self.page_size, keyed=keyed)
             generation = self.generation + 1
             known = self._counts.get(query.key)
         with self.hold_sync():
             if previous is None or previous.source.name != query.source.name:
                 self.selection = []  # ids of another table select nothing here
             self.filters = specs
-            self.filter_errors = {}
+            self.filter_errors, self.filter_error_fields = {}, {}
             self.selected_columns = list(query.select or query.source.columns.kinds)
             self.code = query_code(query)
+            self.sort = {} if query.order is None else {
+                "column": query.order[0], "descending": query.order[1],
+                "scope": "page" if query.order_scope == "page" else "all",
+                "note": self._sort_note}
             self.offset = 0
             if self.progress.get("state") != "running":  # a finished fetch was of another query
                 self.progress = {}
@@ -278,7 +333,10 @@ class TableBrowser(RequestWidget):
             query, cursor, generation = self._require_query(), self._cursor, self.generation
         cache_key = (query.key, cursor.page_size, number)
         page = self._pages.get(cache_key)
-        if page is None:
+        if page is None and query.order_scope == "kernel":
+            page = self._kernel_sorted_page(query, cursor.page_size, number)
+            self._pages.put(cache_key, page)
+        elif page is None:
             page = fetch_page(self._client.materialize, query, cursor, number)
             self._pages.put(cache_key, page)
         elif page.first_key is not None:  # a page from the cache still teaches the cursor
@@ -289,6 +347,16 @@ class TableBrowser(RequestWidget):
         if generation == self.generation:
             self.offset = page.offset
         return page
+
+    def _kernel_sorted_page(self, query: bq.Query, size: int, number: int) -> Page:
+        ids = self._sorted_ids.get(query.key)
+        if ids is None:  # a sort of an earlier view: plan it again for these rows
+            query = self._sorted(query)
+            ids = self._sorted_ids[query.key]
+        frame = page_of_sorted(self._client.materialize, query, ids, number, size)
+        ipc, columns = page_ipc(frame, query.source.columns.kinds)
+        return Page(number=number, offset=number * size, rows=len(frame), ipc=ipc,
+                    columns=columns, keyset=False)
 
     # --- following the client --------------------------------------------------------------
 
@@ -337,6 +405,8 @@ class TableBrowser(RequestWidget):
                 raise
             names = {t["name"] for t in self.tables}
             wanted, self._show_later = self._show_later or self._query, None
+            if wanted is self.SYNAPSE_TABLE:
+                wanted = self._client.materialize.synapse_table
             name = wanted.source.name if isinstance(wanted, bq.Query) else wanted
             if isinstance(wanted, str) and name in names:
                 self.open_table(name)
@@ -357,6 +427,7 @@ class TableBrowser(RequestWidget):
             self._query = None
             self._pages.clear()
             self._counts.clear()
+            self._sorted_ids.clear()
             self._full = None
             if tables:
                 self._snap, self._views = None, {}
@@ -401,9 +472,11 @@ class TableBrowser(RequestWidget):
                                    or None, source.columns, source.key)
         with self.hold_sync():
             self._show_source(source)
-            self._install(bq.Query(source, snap, check.arguments,
-                                   None if select is None else tuple(select)),
-                          specs=check.specs)
+            order = previous.order if previous.order and previous.order[0] in \
+                source.columns.kinds else None
+            self._install(self._sorted(bq.Query(source, snap, check.arguments,
+                                                None if select is None else tuple(select)),
+                                       order), specs=check.specs)
             self.message = (f"Filters on {', '.join(dropped)} do not apply at {snap.label} "
                             "and were removed." if dropped else "")
 
@@ -450,6 +523,12 @@ class TableBrowser(RequestWidget):
     def _on_query(self, content, _buffers):
         self.set_query(filters=content.get("filters"), columns=content.get("columns"),
                        page_size=content.get("page_size"))
+        return {"generation": self.generation}
+
+    def _on_sort(self, content, _buffers):
+        column = content.get("column")
+        self._guarded("page", lambda: self.sort_by(
+            str(column) if column else None, bool(content.get("descending"))))
         return {"generation": self.generation}
 
     def _on_count(self, _content, _buffers):

@@ -17,6 +17,7 @@ import { startPopupSignIn } from "./popup.js";
 import { createSignInStatus } from "./status.js";
 import { findJupyterServer, startTabSignIn } from "./tab.js";
 import { createLoginView } from "./view.js";
+import "../lib/messages.css";
 import "./login.css";
 
 const SHOWN_TRAITS = ["status", "server_address", "user_name", "user_email", "remember",
@@ -97,6 +98,10 @@ function render({ model, el }) {
       remember: model.get("remember") });
     pasteForm.setTokenPageUrl(model.get("keys_page_url"));
     if (status === "signed_in") {
+      // Signed in by any way (paste, a cell): a sign-in window still open is no longer
+      // awaited, so its closing cannot report a failed sign-in under the signed-in view.
+      stopSignIn();
+      stopSignIn = () => {};
       pasteForm.show(false);
       signInStatus.clear();
     }

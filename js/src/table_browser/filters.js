@@ -24,6 +24,7 @@ export function createFilterEditor({ onApply }) {
   let suggestions = {};
   let draft = [];
   let errors = {};
+  let errorFields = {}; // row index -> the inputs at fault ("min", "max min", "value", ...)
   let listId = `cw-suggest-${Math.random().toString(36).slice(2, 9)}`;
 
   const rowsEl = h("div", { className: "cw-filter-rows" });
@@ -56,6 +57,7 @@ export function createFilterEditor({ onApply }) {
   function input(spec, field, attrs = {}) {
     const node = h(attrs.multiline ? "textarea" : "input", {
       className: `cw-filter-${field}`,
+      "data-field": field,
       placeholder: attrs.placeholder || "",
       list: attrs.list,
       rows: attrs.multiline ? 2 : undefined,
@@ -114,9 +116,15 @@ export function createFilterEditor({ onApply }) {
       onClick: () => { draft.splice(index, 1); render(); onApply(); },
     }, "×");
     const message = errors[String(index)];
+    // Only the inputs at fault are outlined (a bad minimum is not the maximum's fault).
+    const atFault = new Set(String(errorFields[String(index)] || "").split(" ").filter(Boolean));
+    const mark = (node, field) => { if (message && atFault.has(field)) node.classList.add("cw-invalid-field"); };
+    mark(columnSelect, "column");
+    mark(opSelect, "op");
+    for (const node of inputs) if (node.dataset?.field) mark(node, node.dataset.field);
     return h("div", { className: message ? "cw-filter-row cw-invalid" : "cw-filter-row", "data-index": String(index) },
       h("div", { className: "cw-filter-line" }, columnSelect, opSelect, inputs, hint, remove),
-      message ? h("div", { className: "cw-filter-error", role: "alert" }, message) : null);
+      message ? h("div", { className: "cw-filter-error cw-text-error", role: "alert" }, message) : null);
   }
 
   function render() {
@@ -137,8 +145,9 @@ export function createFilterEditor({ onApply }) {
       el.classList.remove("cw-dirty");
       render();
     },
-    setErrors(next) {
+    setErrors(next, fields = {}) {
       errors = next || {};
+      errorFields = fields || {};
       render();
     },
     get specs() {

@@ -1,14 +1,17 @@
-// A DOM table for one page of rows: click a header to sort within the page, click rows to
-// select them (shift-click: range, ctrl/cmd-click: toggle). The selection is a set of
-// stable keys (ids as strings), so it survives sorting and paging.
+// A DOM table for one page of rows: click a header to ask for a sort (onSort; the widget
+// decides how far it reaches: the whole result, or this page only, said on the header),
+// click rows to select them (shift-click: range, ctrl/cmd-click: toggle). The selection is
+// a set of stable keys (ids as strings), so it survives sorting and paging.
 import { h } from "../lib/dom.js";
 import { clickSelection, formatValue, nextSort, sortOrder } from "./model.js";
 
-export function createGrid({ onSelectionChange = () => {} } = {}) {
+export function createGrid({ onSelectionChange = () => {}, onSort = () => {} } = {}) {
   let columns = [];
   let rows = [];
   let keyIndex = -1;
-  let sort = null; // {name, direction}
+  // {name, direction, local, note}: local → sorted here, within the page; else the rows
+  // arrive sorted (the whole result) and are shown as they come.
+  let sort = null;
   let order = [];
   let selection = new Set();
   let anchor = null;
@@ -27,23 +30,24 @@ export function createGrid({ onSelectionChange = () => {} } = {}) {
     const cells = columns.map((col) => {
       const state = sort && sort.name === col.name ? sort.direction : "none";
       const arrow = state === "asc" ? " ▲" : state === "desc" ? " ▼" : "";
+      const pageOnly = state !== "none" && sort.local;
+      const sortable = col.kind !== "position";
       return h("th", {
         className: `cw-grid-th cw-kind-${col.kind}`,
         "aria-sort": state === "asc" ? "ascending" : state === "desc" ? "descending" : "none",
         "data-column": col.name,
-        title: `${col.name} (${col.kind}): click to sort this page`,
-        onClick: () => {
-          sort = nextSort(sort, col.name);
-          renderBody();
-          renderHead();
-        },
-      }, col.name, h("span", { className: "cw-grid-arrow" }, arrow));
+        title: !sortable ? `${col.name} (${col.kind})`
+          : pageOnly ? `${col.name}: ${sort.note || "sorted within this page only"}`
+            : `${col.name} (${col.kind}): click to sort all matching rows`,
+        onClick: () => { if (sortable) onSort(nextSort(sort, col.name)); },
+      }, col.name, h("span", { className: "cw-grid-arrow" }, arrow),
+      pageOnly ? h("span", { className: "cw-grid-page-only" }, "this page only") : null);
     });
     head.replaceChildren(h("tr", {}, cells));
   }
 
   function renderBody() {
-    const index = sort ? columns.findIndex((c) => c.name === sort.name) : -1;
+    const index = sort && sort.local ? columns.findIndex((c) => c.name === sort.name) : -1;
     order = sortOrder(rows, index, index >= 0 ? columns[index].kind : "string", sort?.direction);
     const trs = order.map((r) => {
       const key = keyOf(r);
@@ -89,7 +93,11 @@ export function createGrid({ onSelectionChange = () => {} } = {}) {
       columns = next.columns;
       rows = next.rows;
       keyIndex = next.key ? columns.findIndex((c) => c.name === next.key) : -1;
-      if (sort && !columns.some((c) => c.name === sort.name)) sort = null;
+      renderHead();
+      renderBody();
+    },
+    setSort(next) {
+      sort = next;
       renderHead();
       renderBody();
     },

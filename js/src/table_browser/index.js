@@ -3,6 +3,7 @@
 // as strings), selection, the full fetch and the code. Everything the kernel does is asked
 // for with a request id; stale answers are dropped. The grid (grid.js), its query controls
 // (filters.js) and its DOM-free logic (model.js) serve only this widget, so they live here.
+import "../lib/messages.css";
 import "./table_browser.css";
 import { errorBox, h } from "../lib/dom.js";
 import { createGrid } from "./grid.js";
@@ -29,7 +30,7 @@ function render({ model, el }) {
   const titleEl = h("div", { className: "cw-tb-title" });
   const filters = createFilterEditor({ onApply: apply });
   const columnPicker = createColumnPicker({ onApply: apply });
-  const queryError = h("div", { className: "cw-tb-query-error", role: "alert" });
+  const queryError = h("div", { className: "cw-tb-query-error cw-text-error", role: "alert" });
   const countEl = h("div", { className: "cw-count", "aria-live": "polite" });
   const rangeEl = h("span", { className: "cw-tb-range" });
   const pageInput = h("input", { className: "cw-page-input", type: "number", min: "1", "aria-label": "page" });
@@ -46,6 +47,10 @@ function render({ model, el }) {
       model.set("selection", [...selection]);
       model.save_changes();
       renderSelection();
+    },
+    onSort(next) { // Python decides how far the sort reaches; the page reloads in order
+      requester.request("sort", next ? { column: next.name, descending: next.direction === "desc" }
+        : { column: null }).promise.catch(quiet);
     },
   });
   const gridWrap = h("div", { className: "cw-grid-wrap" }, grid.el,
@@ -99,7 +104,7 @@ function render({ model, el }) {
       if (err.stale) return;
       const invalid = err.info?.kind === "invalid";
       queryError.textContent = invalid && Object.keys(model.get("filter_errors") || {}).length
-        ? "Fix the filters marked below; nothing was sent to the server."
+        ? "Fix the marked filters; nothing was sent to the server."
         : err.info?.message || err.message;
     });
   }
@@ -151,8 +156,11 @@ function render({ model, el }) {
   // --- rendering from the model -------------------------------------------------------------
   function renderTables() {
     const current = model.get("table");
+    const live = String(model.get("at")).startsWith("live");
     tableList.replaceChildren(...model.get("tables").map((t) => {
-      const rows = t.rows == null ? "…" : `${t.approximate ? "≈" : ""}${fmt(t.rows)} rows`;
+      // Live, a table has no stored row count: none is shown until the open one is counted.
+      const rows = t.rows != null ? `${t.approximate ? "≈" : ""}${fmt(t.rows)} rows`
+        : live ? "" : "…";
       return h("button", {
         className: `cw-tb-table${t.name === current ? " cw-current" : ""}`,
         role: "listitem",
@@ -165,7 +173,7 @@ function render({ model, el }) {
             .finally(() => root.classList.remove("cw-opening"));
         },
       }, h("div", { className: "cw-tb-table-name" }, t.name, h("span", { className: "cw-kind-badge" }, t.kind)),
-      h("div", { className: "cw-tb-table-meta" }, `${t.schema || ""} · ${rows}`),
+      h("div", { className: "cw-tb-table-meta" }, [t.schema, rows].filter(Boolean).join(" · ")),
       h("div", { className: "cw-tb-table-desc" }, t.description || ""));
     }));
   }
@@ -177,14 +185,14 @@ function render({ model, el }) {
     titleEl.replaceChildren(...(open ? [
       h("h3", {}, info.name, h("span", { className: "cw-kind-badge" }, info.kind)),
       h("div", { className: "cw-tb-desc" }, info.description || ""),
-      info.notice ? h("div", { className: "cw-tb-notice" }, `Notice: ${info.notice}`) : null,
+      info.notice ? h("div", { className: "cw-tb-notice cw-text-warn" }, `Notice: ${info.notice}`) : null,
       info.reference ? h("div", { className: "cw-tb-desc" }, `References ${info.reference} (its own rows are shown; join with client.materialize.join_query).`) : null,
       h("div", { className: "cw-tb-coltypes" }, model.get("columns").map((c) =>
         h("span", { className: "cw-coltype" }, c.name, h("span", { className: "cw-kind-badge" }, c.kind)))),
     ] : [h("div", { className: "cw-tb-desc" }, "Pick a table on the left.")]).filter(Boolean));
     filters.setColumns(model.get("columns"), model.get("suggestions"));
     filters.setFilters(model.get("filters"));
-    filters.setErrors(model.get("filter_errors"));
+    filters.setErrors(model.get("filter_errors"), model.get("filter_error_fields"));
     columnPicker.set(model.get("columns"), model.get("selected_columns"), info.key);
   }
 
@@ -214,9 +222,22 @@ function render({ model, el }) {
   }
 
   function renderSelection() {
+    // The count is of selected rows the current query holds (Python counts them on the
+    // server): filters and version changes may have taken some out of the result.
     const n = model.get("selection").length;
-    selectionEl.textContent = n ? `${fmt(n)} selected → browser.selected_df` : "Click rows to select (shift-click: range, ctrl-click: toggle)";
+    const inQuery = model.get("selected_in_query");
+    let text = "Click rows to select (shift-click: range, ctrl-click: toggle)";
+    if (n && inQuery == null) text = `${fmt(n)} selected — checking which match this query…`;
+    else if (n && inQuery === n) text = `${fmt(n)} selected → browser.selected_df`;
+    else if (n) text = `${fmt(inQuery)} of ${fmt(n)} selected rows match this query → browser.selected_df`;
+    selectionEl.textContent = text;
     clearSelection.disabled = !n;
+  }
+
+  function renderSort() {
+    const sort = model.get("sort") || {};
+    grid.setSort(sort.column ? { name: sort.column, direction: sort.descending ? "desc" : "asc",
+      local: sort.scope === "page", note: sort.note || "" } : null);
   }
 
   function renderProgress() {
@@ -236,26 +257,37 @@ function render({ model, el }) {
   }
 
   function renderStatus() {
-    atEl.textContent = model.get("at") ? `· ${model.get("at")}` : "";
+    const signedOut = model.get("status") === "signed_out";
+    atEl.textContent = model.get("at") && !signedOut ? `· ${model.get("at")}` : "";
     busyEl.textContent = model.get("busy") || model.get("status") === "loading" ? "working…" : "";
     root.dataset.status = model.get("status");
-    messageEl.textContent = model.get("message") || "";
+    messageEl.textContent = signedOut
+      ? "Not signed in: sign in (the Sign in button of a LoginWidget on this client) and "
+        + "this browser loads by itself."
+      : model.get("message") || "";
   }
 
   on("change:tables", renderTables);
   on("change:table", () => { renderTables(); renderTable(); });
   on("change:columns change:table_info change:suggestions change:selected_columns", renderTable);
   on("change:filters", () => filters.setFilters(model.get("filters")));
-  on("change:filter_errors", () => filters.setErrors(model.get("filter_errors")));
+  on("change:filter_errors change:filter_error_fields",
+    () => filters.setErrors(model.get("filter_errors"), model.get("filter_error_fields")));
   on("change:total change:total_exact change:page_size", renderCount);
   on("change:selection", () => { grid.setSelection(model.get("selection")); renderSelection(); });
+  on("change:selected_in_query", renderSelection);
+  on("change:sort", renderSort);
   on("change:progress", renderProgress);
   on("change:error", renderError);
   on("change:status change:busy change:at change:message", renderStatus);
+  on("change:at", renderTables);
   on("change:code", () => { codeEl.textContent = model.get("code"); });
   on("change:generation", () => {
+    // Another query (or nothing): the rows of the previous one leave the screen at once.
     page = 0;
     pageMeta = null;
+    grid.setData({ columns: [], rows: [], key: null });
+    renderPager();
     loadCount();
     loadPage(0);
   });
@@ -264,6 +296,7 @@ function render({ model, el }) {
   renderTable();
   renderCount();
   renderSelection();
+  renderSort();
   renderProgress();
   renderError();
   renderStatus();
