@@ -393,3 +393,25 @@ def test_after_close_the_widget_no_longer_follows_the_client(make, client):
     widget.close()
     client.version = 3
     assert widget.version is None
+
+
+def test_a_refusal_notice_goes_once_another_choice_works(widget, client, browser):
+    reply = browser.request("select_version", version=1)
+    assert "refused" in reply["ok"] and "Version 1" in widget.notice
+    assert browser.request("select_version", version=None)["ok"] == {"applied": True}
+    assert widget.notice == ""
+
+
+def test_a_signed_out_client_shows_a_sign_in_state_then_loads(make, demo_server):
+    client = CAVEclient(demo_server.datastack, server_address=demo_server.url,
+                        write_server_cache=False)
+    widget = make(client, ready=False)
+    widget.wait()
+    assert widget.status == "signed_out" and widget.error == {}
+    assert widget.datastacks == [] and widget.versions == []
+    client.change_auth(auth_token=demo_server.token)
+    wait_for(lambda: widget.status == "ready" and widget.versions, what="the versions")
+    assert widget.error == {} and [d["name"] for d in widget.datastacks] == ["demo_local"]
+    client.change_auth(auth_token=None)
+    wait_for(lambda: widget.status == "signed_out", what="signed out")
+    assert widget.datastacks == [] and widget.versions == []

@@ -196,6 +196,9 @@ def test_remember_mints_a_key_and_saves_it_0600_where_caveclient_looks(
     assert fresh.auth.token == key and fresh.auth.whoami()["name"] == "Demo User"
     # The generic cave-secret.json (maybe another server's token) is left alone.
     assert not tokens.default_file().exists()
+    # The person is told where the key went.
+    assert w.notice["kind"] == "info" and path.name in w.notice["message"]
+    assert w.notice["message"].count("~/.cloudvolume/secrets/") == 1
 
 
 def test_remember_follows_the_checkbox_when_the_request_does_not_say(

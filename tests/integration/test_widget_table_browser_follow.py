@@ -106,3 +106,114 @@ def test_closing_stops_following(browser, fresh_client):
     b.close()
     fresh_client.version = 3
     assert b.at == f"version {LATEST}"
+
+
+# --- telling the truth after a change (issue: the first time counts) ----------------------
+
+
+def test_an_expired_version_set_in_a_cell_moves_the_header_and_warns_at_the_cell(
+        browser, fresh_client):
+    b = browser("synapses")
+    assert b.at == f"version {LATEST}"
+    with pytest.warns(ExpiredVersionWarning) as caught:
+        fresh_client.version = 1
+    assert caught[0].filename == __file__  # the person's cell, not traitlets.py
+    b.wait()
+    assert b.at == "version 1" and b.status == "error"
+    assert b.table == "" and b.total is None  # no rows of version 5 under the error
+
+
+def test_live_mode_offers_no_valid_column_and_df_has_what_is_ticked(browser, fresh_client):
+    b = browser("synapses")
+    fresh_client.timestamp = datetime.now(timezone.utc) - timedelta(minutes=5)
+    b.wait()
+    names = [c["name"] for c in b.columns]
+    assert "valid" not in names and "valid" not in b.selected_columns
+    b.set_query(filters=[{"column": "size", "op": "range", "min": "2000"}])
+    assert set(b.df.columns) == set(b.selected_columns)  # no ticked column goes missing
+
+
+def test_live_row_counts_are_not_the_versions(browser, fresh_client):
+    b = browser("synapses")
+    version_rows = {t["name"]: t["rows"] for t in b.tables}
+    assert version_rows["synapses"] is not None
+    fresh_client.timestamp = datetime.now(timezone.utc) - timedelta(minutes=1)
+    b.wait()
+    live_total = b.count()
+    listed = {t["name"]: t for t in b.tables}["synapses"]
+    assert listed["rows"] == live_total and not listed["approximate"]
+    other = {t["name"]: t for t in b.tables}["nuclei"]
+    assert other["rows"] is None  # no version count passed off as a live one
+
+
+def test_the_selection_count_is_of_rows_the_query_still_holds(browser, fresh_client):
+    b = browser("synapses")
+    ids = [str(i) for i in fresh_client.materialize.query_table(
+        "synapses", select_columns=["id"], limit=5)["id"]]
+    b.selection = ids
+    b.wait()
+    assert b.selected_in_query == 5
+    b.set_query(filters=[{"column": "id", "op": "in", "value": ", ".join(ids[:2])}])
+    b.wait()
+    assert b.selected_in_query == 2 == len(b.selected_df)
+    assert len(b.selection) == 5  # kept: clearing the filter brings them back
+    fresh_client.version = 3
+    b.wait()
+    assert b.selected_in_query == len(b.selected_df)
+
+
+def test_sorting_reaches_every_row_or_says_it_does_not(browser, fresh_client):
+    from cave_widgets.widgets.table_browser import sorting
+
+    b = browser("synapses")
+    truth = fresh_client.materialize.query_table("synapses", select_columns=["id", "size"])
+    b.sort_by("size", descending=True)
+    assert b.sort == {"column": "size", "descending": True, "scope": "all", "note": ""}
+    assert int(b.df["id"].iloc[0]) == int(truth.sort_values("size", ascending=False,
+                                                           kind="stable")["id"].iloc[0])
+    assert ".sort_values(\"size\", ascending=False" in b.code
+    # A server that cannot sort: sorted in the kernel, the same order.
+    b._server_sorts = False
+    b.sort_by("size", descending=False)
+    assert b.sort["scope"] == "all"
+    page = b.page(0)
+    import pyarrow as pa
+
+    shown = pa.ipc.open_stream(page.ipc).read_all().column("id").to_pylist()
+    want = truth.sort_values("size", kind="stable")["id"].astype(str).tolist()[:b.page_size]
+    assert shown == want
+    # Too many rows to sort here: the header says the sort is of the page only.
+    original = sorting.KERNEL_SORT_LIMIT
+    sorting.KERNEL_SORT_LIMIT = 10
+    try:
+        b.sort_by("size", descending=True)
+    finally:
+        sorting.KERNEL_SORT_LIMIT = original
+    assert b.sort["scope"] == "page" and "this page only" in b.sort["note"]
+    b.sort_by(None)
+    assert b.sort == {}
+
+
+def test_signed_out_then_in_then_out_again(demo_server, home):
+    from cave_widgets import CAVEclient
+    from cave_widgets.widgets.table_browser import TableBrowser
+
+    client = CAVEclient(demo_server.datastack, server_address=demo_server.url,
+                        write_server_cache=False)
+    b = TableBrowser(client, table=TableBrowser.SYNAPSE_TABLE)
+    try:
+        b.wait()
+        assert b.status == "signed_out" and b.error == {} and b.tables == []
+        client.change_auth(auth_token=demo_server.token)
+        b.wait()
+        assert b.status == "ready" and b.table == "synapses" and b.error == {}
+        b.set_query(filters=[{"column": "size", "op": "range", "min": "500"}])
+        assert b.count() > 0
+        client.change_auth(auth_token=None)  # log out: nothing of the user stays
+        b.wait()
+        assert (b.status, b.table, b.tables, b.total) == ("signed_out", "", [], None)
+        client.change_auth(auth_token=demo_server.token)  # back: the same query again
+        b.wait()
+        assert b.table == "synapses" and b.filters[0]["column"] == "size" and b.count() > 0
+    finally:
+        b.close()
