@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from . import errors, http, tokens
+from . import complete, errors, http, tokens
 
 if TYPE_CHECKING:
     from .context import ServiceContext
@@ -168,7 +168,8 @@ class AuthClient:
     def _get(self, path: str, session=None, **params):
         response = http.request(session or self.ctx.session, "GET",
                                 f"{self.server_address}/auth/api/v1/{path}",
-                                params=params or None, token_page=self.token_page_url)
+                                params=params or None, token_page=self.token_page_url,
+                                complete=complete.json_document)
         return http.json_of(response)
 
     def _session_for(self, token: str):

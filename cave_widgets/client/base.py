@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import requests
 from packaging.version import InvalidVersion, Version
 
-from . import errors, http
+from . import complete, errors, http
 
 if TYPE_CHECKING:
     from .context import ServiceContext
@@ -62,9 +62,11 @@ class ServiceClient:
             raise
 
     def _get_json(self, url: str, *, kind: str = "", **kwargs):
+        kwargs.setdefault("complete", complete.json_document)
         return http.json_of(self._request("GET", url, kind=kind, **kwargs))
 
     def _post_json(self, url: str, body=None, *, kind: str = "", **kwargs):
+        kwargs.setdefault("complete", complete.json_document)
         return http.json_of(self._request("POST", url, kind=kind, json=body, **kwargs))
 
     # --- facts: fetched once per client --------------------------------------------------------

@@ -83,8 +83,16 @@ class ServerError(CAVEHTTPError):
     """The server failed (5xx) after any retries."""
 
 
+class IncompleteResponseError(ServerError):
+    """The answer arrived cut short or unreadable (after retries): nothing of it is used."""
+
+
 class ServerUnreachableError(CAVEError, requests.ConnectionError):
     """No answer from the server (connection refused, DNS, timeout) after retries."""
+
+
+class ServerTimeoutError(ServerUnreachableError, requests.Timeout):
+    """The server took longer than the client's timeout to connect or to answer."""
 
 
 class ServerIncompatibilityError(CAVEError):

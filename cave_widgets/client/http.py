@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from . import errors
@@ -22,20 +24,29 @@ _DEFAULTS = {
     "backoff_factor": 0.1,
     "backoff_max": 30,
     "status_forcelist": (429, 502, 503, 504),
+    "connect_timeout": 10.0,
+    "read_timeout": 600.0,
 }
 SESSION_DEFAULTS: dict = dict(_DEFAULTS)
 
 
 def set_session_defaults(max_retries=3, pool_block=False, pool_maxsize=10, backoff_factor=0.1,
-                         backoff_max=30, status_forcelist=(429, 502, 503, 504)) -> None:
+                         backoff_max=30, status_forcelist=(429, 502, 503, 504),
+                         connect_timeout: float = 10.0, read_timeout: float = 600.0) -> None:
     """Defaults for sessions created from now on; an argument left out is reset to its default
-    (as in caveclient). Retries cover connection errors and the statuses in
-    `status_forcelist` for GET and POST; a `Retry-After` header is honoured but capped at
-    `backoff_max` seconds, so the total wait stays below max_retries × backoff_max."""
+    (as in caveclient). Retries cover connection errors, the statuses in `status_forcelist`,
+    and bodies that arrive incomplete, for reads; a `Retry-After` header is honoured but
+    capped at `backoff_max` seconds, so the total wait stays below max_retries × backoff_max.
+    A server that accepts no connection within `connect_timeout` seconds, or sends nothing
+    for `read_timeout` seconds, ends in ServerTimeoutError."""
+    for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
+        if not (isinstance(value, (int, float)) and value > 0):
+            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
     SESSION_DEFAULTS.update(
         max_retries=max_retries, pool_block=pool_block, pool_maxsize=pool_maxsize,
         backoff_factor=backoff_factor, backoff_max=backoff_max,
-        status_forcelist=tuple(status_forcelist),
+        status_forcelist=tuple(status_forcelist), connect_timeout=float(connect_timeout),
+        read_timeout=float(read_timeout),
     )
 
 
@@ -71,7 +82,8 @@ class BearerAuth(requests.auth.AuthBase):
 
 
 def make_session(token: str | None, hosts: set[str], *, max_retries=None, pool_maxsize=None,
-                 pool_block=None) -> requests.Session:
+                 pool_block=None, timeout: tuple[float, float] | None = None
+                 ) -> requests.Session:
     d = SESSION_DEFAULTS
     retry = _BoundedRetry(
         total=d["max_retries"] if max_retries is None else max_retries,
@@ -90,6 +102,10 @@ def make_session(token: str | None, hosts: set[str], *, max_retries=None, pool_m
     session = requests.Session()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    # what request() applies, read from the session so each client may have its own
+    session.cave_timeout = timeout or (d["connect_timeout"], d["read_timeout"])
+    session.cave_retries = adapter.max_retries.total or 0
+    session.cave_backoff = (d["backoff_factor"], d["backoff_max"])
     if token:
         session.auth = BearerAuth(token, hosts)
     return session
@@ -209,22 +225,68 @@ def _strip_query(url: str) -> str:
 
 
 def request(session: requests.Session, method: str, url: str, *, kind: str = "",
-            token_page: str | None = None, log_warning: bool = True, **kwargs):
-    """Send, translating connection failures (after retries) into ServerUnreachableError."""
-    kwargs.setdefault("timeout", (10, 600))
-    try:
-        response = session.request(method, url, **kwargs)
-    except requests.exceptions.RetryError as exc:
-        raise errors.ServerError(
-            f"{method} {_strip_query(url)} kept failing after retries: {exc.args[0]}",
-            url=_strip_query(url),
-        ) from None
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise errors.ServerUnreachableError(
-            f"no answer from {netloc(url)} for {method} {_strip_query(url)}: "
-            f"{type(exc).__name__}. Check the server address and your network."
-        ) from None
-    return check(response, kind=kind, token_page=token_page, log_warning=log_warning)
+            token_page: str | None = None, log_warning: bool = True, complete=None,
+            idempotent: bool | None = None, **kwargs):
+    """Send; return the response once it is an answer and, with `complete`, proven whole.
+
+    Failures become typed errors: an error status (see check), no connection
+    (ServerUnreachableError), no answer in time (ServerTimeoutError), a body cut short or
+    unreadable (IncompleteResponseError). The session retries connection failures and the
+    retryable statuses itself; a body that arrives incomplete is asked for again here, up to
+    the session's max_retries, for reads only (`idempotent`: GET, or a POST that reads)."""
+    kwargs.setdefault("timeout", getattr(session, "cave_timeout", (10.0, 600.0)))
+    idempotent = method in ("GET", "HEAD") if idempotent is None else idempotent
+    attempts = 1 + (getattr(session, "cave_retries", 0) if idempotent else 0)
+    where = f"{method} {_strip_query(url)}"
+    for attempt in range(attempts):
+        try:
+            response = session.request(method, url, **kwargs)
+            check(response, kind=kind, token_page=token_page, log_warning=log_warning)
+            if complete is not None:
+                complete(response)
+            return response
+        except (requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+                errors.IncompleteResponseError) as exc:
+            problem = exc
+        except errors.CAVEError:
+            raise  # typed already (an error status): the caller's to handle
+        except requests.exceptions.RetryError as exc:
+            raise errors.ServerError(f"{where} kept failing after retries: {exc.args[0]}",
+                                     url=_strip_query(url)) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            if _timed_out(exc):
+                raise errors.ServerTimeoutError(
+                    f"{where}: {netloc(url)} did not answer within "
+                    f"{_seconds(kwargs['timeout'], exc)} s. It may be busy: try again, narrow "
+                    "the query, or allow more time (set_session_defaults(read_timeout=...))."
+                ) from None
+            raise errors.ServerUnreachableError(
+                f"no answer from {netloc(url)} for {where}: {type(exc).__name__}. Check the "
+                "server address and your network.") from None
+        except requests.RequestException as exc:
+            raise errors.ServerError(f"{where} failed: {type(exc).__name__}",
+                                     url=_strip_query(url)) from None
+        if attempt + 1 < attempts:
+            factor, cap = getattr(session, "cave_backoff", (0.1, 30))
+            time.sleep(min(cap, factor * 2 ** attempt))
+    raise errors.IncompleteResponseError(
+        f"{where}: the answer arrived incomplete {attempts} time"
+        f"{'s' if attempts > 1 else ''} ({problem}); nothing of it was used. Try again; if it "
+        "persists, something between you and the server cuts answers short.",
+        url=_strip_query(url)) from None
+
+
+def _timed_out(exc: Exception) -> bool:
+    if isinstance(exc, requests.Timeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, ReadTimeoutError) or "timed out" in str(exc).lower()
+
+
+def _seconds(timeout, exc) -> str:
+    connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+    return f"{connect:g}" if isinstance(exc, requests.ConnectTimeout) else f"{read:g}"
 
 
 def json_of(response: requests.Response):

@@ -147,7 +147,7 @@ def test_bad_values_fail_before_sending(client, tables):
     with sent(client) as spy:
         with pytest.raises(QueryValidationError, match="bounding box"):
             tables.synapses(post_pt_position_bbox=[[0, 0, 0]]).query()
-        with pytest.raises(QueryValidationError, match="integers"):
+        with pytest.raises(QueryValidationError, match="ids are whole numbers"):
             tables.synapses(pre_pt_root_id="abc").query()
     assert spy.posts == []
 

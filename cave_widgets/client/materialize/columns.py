@@ -180,18 +180,43 @@ def is_listlike(value) -> bool:
         value, "__iter__")
 
 
-def _scalar(where: str, kind: str, value):
+def is_id_column(column: str | None) -> bool:
+    """Annotation, root and supervoxel ids: unsigned 64-bit, never fractional."""
+    return bool(column) and (column == "id" or column.endswith("_id"))
+
+
+def exact_id(value, where: str = "an id") -> int:
+    """An id as an exact unsigned 64-bit integer, or QueryValidationError. Floats are refused
+    whatever their value: a float cannot hold most ids (864691135000221763 becomes
+    864691135000221824), so one that arrives here has already lost the id it stood for."""
+    if hasattr(value, "item") and not is_listlike(value):  # numpy scalar
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        hint = (" (a float cannot hold a 64-bit id exactly: keep ids as integers, e.g. "
+                "df[col].astype('uint64'))" if isinstance(value, numbers.Real) else "")
+        raise QueryValidationError(f"{where}: ids are whole numbers, got {value!r}{hint}")
+    value = int(value)
+    if not 0 <= value < 2**64:
+        raise QueryValidationError(f"{where}: ids are unsigned 64-bit integers (0 to 2**64-1), "
+                                   f"got {value}")
+    return value
+
+
+def _scalar(where: str, kind: str, value, column: str | None = None):
     """A JSON-ready Python value of the column's kind, or a QueryValidationError."""
     if hasattr(value, "item") and not is_listlike(value):  # numpy scalar
         value = value.item()
+    if kind == "integer" and is_id_column(column):
+        return exact_id(value, where)
     if kind == "integer":
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            if isinstance(value, float) and value.is_integer():
+            # a whole float is fine where floats are exact (below 2**53), nowhere else
+            if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
                 return int(value)
-            raise QueryValidationError(f"{where}: ids and integers only, got {value!r}")
+            raise QueryValidationError(f"{where}: whole numbers only, got {value!r}")
         value = int(value)
         if not -(2**63) <= value < 2**64:
-            raise QueryValidationError(f"{where}: {value} does not fit a 64-bit id")
+            raise QueryValidationError(f"{where}: {value} does not fit a 64-bit integer")
         return value
     if kind == "float":
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -239,7 +264,7 @@ def check_filters(argument: str, filters: dict | None, columns: TableColumns) ->
         if argument in ("filter_in_dict", "filter_out_dict"):
             if not is_listlike(value):
                 raise QueryValidationError(f"{where}: expected a list of values, got {value!r}")
-            out[column] = [_scalar(where, kind, v) for v in value]
+            out[column] = [_scalar(where, kind, v, column) for v in value]
         elif argument == "filter_spatial_dict":
             if kind != "position":
                 raise QueryValidationError(f"{where}: bounding boxes apply to position columns")
@@ -249,11 +274,11 @@ def check_filters(argument: str, filters: dict | None, columns: TableColumns) ->
                 raise QueryValidationError(f"{where}: regular expressions apply to text columns")
             out[column] = _scalar(where, "string", value)
         elif argument == "filter_equal_dict":
-            out[column] = _scalar(where, kind, value)
+            out[column] = _scalar(where, kind, value, column)
         else:  # inequalities
             if kind not in ("integer", "float"):
                 raise QueryValidationError(f"{where}: comparisons apply to numeric columns")
-            out[column] = _scalar(where, kind, value)
+            out[column] = _scalar(where, kind, value, column)
     return out
 
 

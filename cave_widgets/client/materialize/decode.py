@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .. import complete
 from ..errors import ServerError
 from .positions import PositionArray
 
@@ -23,7 +24,11 @@ def arrow_table(response) -> pa.Table:
         raise ServerError(
             f"{response.url.split('?')[0]} answered with {kind!r} instead of an Arrow stream "
             "(data.arrow); is this a CAVE materialization server?")
-    return pa.ipc.open_stream(response.content).read_all()
+    table = getattr(response, "cave_arrow", None)  # read (and proven whole) on arrival
+    if table is None:
+        complete.arrow_stream(response)
+        table = response.cave_arrow
+    return table
 
 
 def _pandas_dtypes(table: pa.Table) -> dict:

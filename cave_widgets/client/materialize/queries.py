@@ -11,6 +11,7 @@ import numbers
 import warnings
 from datetime import datetime, timezone
 
+from .. import complete
 from ..errors import QueryValidationError, RowCapWarning, ServerIncompatibilityError
 from ..http import path_segment as _segment
 from ..times import to_utc
@@ -97,8 +98,10 @@ class QueryMethods:
     def _post_query(self, url: str, body: dict, params: dict, *, log_warning: bool,
                     return_df: bool):
         headers = {"Accept-Encoding": "zstd" if return_df else "gzip"}
+        # a query is a read: an answer that arrives incomplete is asked for again
         response = self._request("POST", url, json=body, params=params, headers=headers,
-                                 kind="table", log_warning=log_warning)
+                                 kind="table", log_warning=log_warning,
+                                 complete=complete.query_answer, idempotent=True)
         order = body.get("order_by")
         if order and not params.get("count"):
             said = ", ".join(f"{c} {d}" for c, d in order)

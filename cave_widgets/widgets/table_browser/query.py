@@ -157,7 +157,7 @@ class Query:
     def arguments(self, after: int | None = None) -> dict:
         """Keyword arguments of the client call (query_table / query_view style)."""
         filters = {a: dict(f) for a, f in self.filters.items()}
-        if after is not None:
+        if after is not None and after >= 0:  # ids are unsigned: "> -1" is every row
             greater = filters.setdefault("filter_greater_dict", {})
             key = self.source.key
             greater[key] = max(after, greater[key]) if key in greater else after

@@ -1,0 +1,66 @@
+"""Proof that an answer is whole before anything in it is trusted.
+
+A body cut short must never pass for a smaller answer: an Arrow stream read without its end
+is fewer rows (or none) without a word from pyarrow, and a JSON number cut short is another
+number. So each body is proven complete: by its framing (a Content-Length, which urllib3
+enforces, or chunked transfer's last chunk), or by its own format (an Arrow stream's
+end-of-stream marker; a JSON object or array, which does not parse without its closing
+bracket). What cannot be proven raises IncompleteResponseError, which http.request retries.
+"""
+
+from __future__ import annotations
+
+from .errors import IncompleteResponseError
+
+ARROW_CONTENT_TYPE = "data.arrow"
+ARROW_END = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # continuation marker + zero length
+
+
+def length_framed(response) -> bool:
+    headers = response.headers
+    return (headers.get("Content-Length") is not None
+            or "chunked" in headers.get("Transfer-Encoding", "").lower())
+
+
+def _incomplete(response, why: str) -> IncompleteResponseError:
+    return IncompleteResponseError(f"{response.url.split('?')[0]}: {why}",
+                                   url=response.url.split("?")[0])
+
+
+def json_document(response) -> None:
+    """A JSON answer whose end is proven (framing, or an object/array that parses)."""
+    if length_framed(response) or response.status_code == 204:
+        return
+    head = response.content.lstrip()[:1]
+    if head not in (b"{", b"["):
+        raise _incomplete(response, "the answer has no length and no closing bracket, so "
+                                    "it cannot be told from one cut short")
+    try:
+        response.json()
+    except ValueError:
+        raise _incomplete(response, "the JSON answer is cut short") from None
+
+
+def arrow_stream(response) -> None:
+    """An Arrow IPC stream that ends with its end-of-stream marker and reads whole; the
+    table is kept on the response (response.cave_arrow) so it is decoded once."""
+    if response.headers.get("Content-Type", "") != ARROW_CONTENT_TYPE:
+        return  # not Arrow: decoding says what it is instead
+    body = response.content
+    if not body.endswith(ARROW_END):
+        raise _incomplete(response, f"the Arrow stream ({len(body):,} bytes) has no "
+                                    "end-of-stream marker: it was cut short")
+    import pyarrow as pa
+
+    try:
+        response.cave_arrow = pa.ipc.open_stream(body).read_all()
+    except (pa.ArrowInvalid, OSError, ValueError) as exc:
+        raise _incomplete(response, f"the Arrow stream does not read ({exc})") from None
+
+
+def query_answer(response) -> None:
+    """A query's answer: Arrow, or JSON when a frame was not asked for."""
+    if response.headers.get("Content-Type", "") == ARROW_CONTENT_TYPE:
+        arrow_stream(response)
+    else:
+        json_document(response)
