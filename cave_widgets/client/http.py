@@ -116,6 +116,8 @@ def path_segment(name, what: str = "a table name") -> str:
     not add one."""
     if not isinstance(name, str) or not name:
         raise errors.QueryValidationError(f"{what} is a non-empty string, got {name!r}")
+    if name in (".", ".."):  # URL normalisation would climb the path with these
+        raise errors.QueryValidationError(f"{what} cannot be {name!r}")
     return quote(name, safe="")
 
 
