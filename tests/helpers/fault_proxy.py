@@ -65,10 +65,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):  # http.server names handlers so
         self._relay()
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         self._relay()
 
     def _relay(self):

@@ -111,7 +111,7 @@ def test_no_wrong_answer_under_faults(server, quick_retries):
             except errors.CAVEError as exc:
                 typed[type(exc).__name__] += 1
                 outcome["typed error"] += 1
-            except Exception as exc:  # noqa: BLE001 - counted: the test fails on any
+            except Exception as exc:  # counted: the test fails on any
                 untyped.append(f"{name}: {type(exc).__module__}.{type(exc).__name__}: {exc}")
                 outcome["untyped error"] += 1
             else:
