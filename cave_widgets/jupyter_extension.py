@@ -126,9 +126,12 @@ class ClaimHandler(_Base):
     def post(self):
         self.no_store()
         try:
-            nonce = json.loads(self.request.body or b"{}").get("nonce", "")
-        except ValueError:
-            raise web.HTTPError(400, "the body must be JSON: {\"nonce\": ...}") from None
+            body = json.loads(self.request.body or b"{}")
+        except (ValueError, RecursionError):
+            body = None
+        if not isinstance(body, dict):  # a list, a number, nested junk: not a claim
+            raise web.HTTPError(400, "the body must be a JSON object: {\"nonce\": ...}")
+        nonce = body.get("nonce", "")
         token = self.handoff.claim(nonce) if isinstance(nonce, str) else None
         if token is None:
             self.set_status(404)

@@ -23,6 +23,9 @@ DEFAULT_ROW_CAP = 200_000
 @dataclass
 class ServerSettings:
     row_cap: int = DEFAULT_ROW_CAP
+    # Served beyond loopback (--host), anyone who reaches the server could sign in as the demo
+    # user with one click: then the sign-in page asks for this secret, printed at start-up.
+    signin_secret: str | None = None
 
 
 @dataclass

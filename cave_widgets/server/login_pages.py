@@ -28,11 +28,21 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
 
-def sign_in_page(users, redirect: str | None, action: str) -> HTMLResponse:
+def sign_in_page(users, redirect: str | None, action: str,
+                 secret_needed: bool = False) -> HTMLResponse:
     hidden = (
         f"<input type='hidden' name='redirect' value='{escape(redirect, quote=True)}'>"
         if redirect
         else ""
+    )
+    if secret_needed:  # one field, copied into each user's form when it is sent
+        hidden += "<input type='hidden' name='secret' class='secret-copy' value=''>"
+    ask = (
+        "<p><label>Sign-in secret (printed by the server at start-up): <input type='password' "
+        "id='secret' autocomplete='off'></label></p><script>document.addEventListener("
+        "'submit',function(e){e.target.querySelector('.secret-copy').value="
+        "document.getElementById('secret').value;});</script>"
+        if secret_needed else ""
     )
     forms = "".join(
         f"<form class='user' method='post' action='{escape(action, quote=True)}'>{hidden}"
@@ -45,7 +55,7 @@ def sign_in_page(users, redirect: str | None, action: str) -> HTMLResponse:
         "CAVE demo sign-in",
         "<p>This is the embedded demo server of cave_widgets. It has no passwords: pick the "
         "demo user to sign in as. A real CAVE deployment signs you in with your institution's "
-        "Google account here instead.</p>" + forms,
+        "Google account here instead.</p>" + ask + forms,
     )
 
 

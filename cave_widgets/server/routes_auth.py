@@ -7,6 +7,7 @@ finishing it mints a 7-day login token and either redirects to `redirect` with
 
 from __future__ import annotations
 
+import hmac
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
@@ -15,10 +16,20 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from . import login_pages
 from .auth import Token, User, token_record, user_cache_record, user_record
 from .context import Call, parse_int, route_options
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, Forbidden, NotFound
 
 AUTH_VERSION = "2.30.3"
 COOKIE = "middle_auth_token"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def allowed_redirect(redirect: str, base_url: str) -> bool:
+    """Sign-in hands the token to `redirect`: only to this server itself or to a program on
+    the person's own machine (a Jupyter server's callback), never to another host."""
+    parts = urlsplit(redirect)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    return parts.hostname in LOOPBACK or parts.netloc == urlsplit(base_url).netloc
 
 
 def _with_query(url: str, extra: dict[str, str]) -> str:
@@ -154,16 +165,24 @@ def authorize(call: Call):
             return PlainTextResponse(
                 action + ("?" + urlencode({"redirect": redirect}) if redirect else "")
             )
-        return login_pages.sign_in_page(list(call.ctx.auth.users.values()), redirect, action)
+        if redirect and not allowed_redirect(redirect, call.base_url):
+            raise BadRequest("redirect must go to this server or to this machine (loopback)")
+        secret_needed = call.ctx.settings.signin_secret is not None
+        return login_pages.sign_in_page(list(call.ctx.auth.users.values()), redirect, action,
+                                        secret_needed=secret_needed)
     form = _form(call.raw_body)
+    secret = call.ctx.settings.signin_secret
+    if secret is not None and not hmac.compare_digest(form.get("secret", ""), secret):
+        raise Forbidden("Sign-in needs the secret the server printed when it started "
+                        "(it serves beyond this machine).").with_error("bad_secret")
     user_id = parse_int(form.get("user_id", ""), "user_id")
     if user_id not in call.ctx.auth.users:
         raise BadRequest(f"no demo user with id {user_id}")
-    token = call.ctx.auth.add_token(user_id, "login", description="browser sign-in").value
     redirect = form.get("redirect")
+    if redirect and not allowed_redirect(redirect, call.base_url):
+        raise BadRequest("redirect must go to this server or to this machine (loopback)")
+    token = call.ctx.auth.add_token(user_id, "login", description="browser sign-in").value
     if redirect:
-        if urlsplit(redirect).scheme not in ("http", "https"):
-            raise BadRequest("redirect must be an http(s) URL")
         auth_url = urlsplit(call.base_url).netloc + "/sticky_auth"
         target = _with_query(
             redirect, {"middle_auth_token": token, "middle_auth_url": auth_url, "token": token}

@@ -101,3 +101,11 @@ def test_login_redirect_extension_is_enabled_by_the_install():
     text = out.stdout + out.stderr
     line = next((ln for ln in text.splitlines() if "cave_widgets.jupyter_extension" in ln), "")
     assert "enabled" in line, text
+
+
+@pytest.mark.parametrize("body", ["[]", "3", '"nonce"', "null", "[" * 100_000])
+async def test_a_claim_that_is_not_a_json_object_is_400(jp_fetch, body):
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch("cave_widgets", "login", "claim", method="POST", body=body)
+    assert caught.value.code == 400
+

@@ -335,6 +335,10 @@ def test_redirect_sign_in_302s_to_the_callback_with_tokens(demo_server):
         ({"user_id": "abc"}, "user_id"),
         ({}, "user_id"),
         ({"user_id": "1", "redirect": "javascript:alert(1)"}, "redirect"),
+        # the token goes nowhere but this server and this machine
+        ({"user_id": "1", "redirect": "https://attacker.example/steal"}, "redirect"),
+        ({"user_id": "1", "redirect": "http://127.0.0.1.attacker.example/"}, "redirect"),
+        ({"user_id": "1", "redirect": "//attacker.example/"}, "redirect"),
     ],
 )
 def test_bad_sign_in_forms_are_400(demo_server, form, words):
@@ -387,3 +391,42 @@ def test_token_in_the_settings_page_url_moves_into_a_cookie(anon, demo_server):
     assert r.headers["Location"] == f"{demo_server.url}/sticky_auth/settings/tokens?x=1"
     assert f"middle_auth_token={demo_server.token}" in r.headers["Set-Cookie"]
     assert "HttpOnly" in r.headers["Set-Cookie"]
+
+
+def test_a_redirect_elsewhere_mints_no_token(demo_server):
+    before = len(demo_server.context.auth._tokens)
+    r = requests.post(f"{demo_server.url}/sticky_auth/api/v1/authorize",
+                      data={"user_id": "1", "redirect": "https://attacker.example/steal"},
+                      timeout=TIMEOUT, allow_redirects=False)
+    assert r.status_code == 400 and "Location" not in r.headers
+    assert len(demo_server.context.auth._tokens) == before
+    r = requests.get(f"{demo_server.url}/sticky_auth/api/v1/authorize",
+                     params={"redirect": "https://attacker.example/steal"}, timeout=TIMEOUT)
+    assert r.status_code == 400
+
+
+def test_same_origin_and_loopback_redirects_are_fine(demo_server):
+    for target in (f"{demo_server.url}/sticky_auth/settings/tokens", "http://localhost:8888/x"):
+        r = sign_in(demo_server.url, 1, redirect=target)
+        assert r.status_code == 302 and r.headers["Location"].startswith(target)
+
+
+def test_served_beyond_loopback_sign_in_needs_the_printed_secret(demo_server):
+    settings = demo_server.settings
+    settings.signin_secret = "s3cret-printed-at-start"
+    try:
+        page = requests.get(f"{demo_server.url}/sticky_auth/api/v1/authorize", timeout=TIMEOUT)
+        assert "Sign-in secret" in page.text and "s3cret" not in page.text
+        r = requests.post(f"{demo_server.url}/sticky_auth/api/v1/authorize",
+                          data={"user_id": "1"}, timeout=TIMEOUT)
+        assert r.status_code == 403 and r.json()["error"] == "bad_secret"
+        r = requests.post(f"{demo_server.url}/sticky_auth/api/v1/authorize",
+                          data={"user_id": "1", "secret": "wrong"}, timeout=TIMEOUT)
+        assert r.status_code == 403
+        r = requests.post(f"{demo_server.url}/sticky_auth/api/v1/authorize",
+                          data={"user_id": "1", "secret": settings.signin_secret},
+                          timeout=TIMEOUT)
+        assert r.status_code == 200 and opener_message(r.text)["token"]
+    finally:
+        settings.signin_secret = None
+
