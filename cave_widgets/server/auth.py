@@ -53,7 +53,8 @@ def new_token_value() -> str:
 
 def default_users() -> list[User]:
     return [
-        User(1, "Demo User", "demo@example.org", admin=True, permissions=("view", "edit")),
+        User(1, "Demo User", "demo@example.org", admin=True,
+             permissions=("view", "edit", "admin_view")),
         User(2, "Guest User", "guest@example.org", permissions=()),
         User(3, "New User", "new@example.org", missing_tos=True),
     ]

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from .auth import AuthRegistry, User
 from .demo import catalog
 from .errors import BadRequest, NotFound
-from .segmentation_index import SegmentationIndex
+from .chunkedgraph.service import ChunkedGraph
 from .store import DemoStore
 
 DEFAULT_ROW_CAP = 200_000
@@ -28,7 +28,7 @@ class ServerSettings:
 @dataclass
 class ServiceContext:
     store: DemoStore
-    segmentation: SegmentationIndex
+    segmentation: ChunkedGraph
     auth: AuthRegistry
     settings: ServerSettings = field(default_factory=ServerSettings)
 

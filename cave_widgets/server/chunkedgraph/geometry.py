@@ -138,7 +138,7 @@ class Geometry:
         somas = cursor.execute(
             f"SELECT x, y, z, radius FROM {schema}.geo_somas ORDER BY cell").fetchnumpy()
         segs = cursor.execute(
-            f"SELECT ax, ay, az, bx, by, bz, radius, cell FROM {schema}.geo_segments "
+            f"SELECT ax, ay, az, bx, \"by\", bz, radius, cell FROM {schema}.geo_segments "
             "ORDER BY seg").fetchnumpy()
         pieces = cursor.execute(
             f"SELECT chunk, kind, ref, sv, t0, t1 FROM {schema}.geo_pieces ORDER BY chunk"

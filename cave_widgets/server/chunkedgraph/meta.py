@@ -28,6 +28,9 @@ class GraphMeta:
     n_layers: int = field(default=0)
 
     def __post_init__(self):
+        for name in ("chunk_size", "voxel_offset", "size"):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        object.__setattr__(self, "resolution", tuple(float(v) for v in self.resolution))
         if not self.n_layers:
             chunks = max(math.ceil(s / c) for s, c in zip(self.size, self.chunk_size))
             object.__setattr__(self, "n_layers", math.ceil(math.log2(chunks)) + 2)
