@@ -178,6 +178,8 @@ class Geometry:
         depth = self._depth(p[point], cand)
         ok = depth <= 0
         point, cand, depth = point[ok], cand[ok], depth[ok]
+        if len(point) == 0:
+            return out
         order = np.lexsort((self.piece_sv[cand], depth, point))
         point, cand = point[order], cand[order]
         first = np.r_[True, point[1:] != point[:-1]]
