@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 from starlette.requests import Request
 
 from .auth import AuthRegistry, User
+from .chunkedgraph.service import ChunkedGraph
 from .demo import catalog
 from .errors import BadRequest, NotFound
-from .chunkedgraph.service import ChunkedGraph
 from .store import DemoStore
 
 DEFAULT_ROW_CAP = 200_000

@@ -8,8 +8,18 @@ import numpy as np
 from starlette.responses import Response
 
 from .chunkedgraph_http import (
-    binary, body_ids, bounds, cg, check_roots, epoch, node_path, now, pcg_json, stop_layer,
-    time_param, wants_binary,
+    binary,
+    body_ids,
+    bounds,
+    cg,
+    check_roots,
+    epoch,
+    node_path,
+    now,
+    pcg_json,
+    stop_layer,
+    time_param,
+    wants_binary,
 )
 from .context import Call, route_options
 from .demo import catalog

@@ -9,10 +9,18 @@ import numpy as np
 import pandas as pd
 
 from .chunkedgraph_http import (
-    body_ids, cg, check_roots, epoch, iso_space, ms, node_path, now, pcg_json, time_param,
+    body_ids,
+    cg,
+    check_roots,
+    epoch,
+    iso_space,
+    ms,
+    node_path,
+    now,
+    pcg_json,
+    time_param,
 )
 from .context import Call, route_options
-from .demo import catalog
 from .errors import BadRequest
 
 

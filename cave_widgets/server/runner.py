@@ -14,10 +14,10 @@ import uvicorn
 
 from .app import build_app
 from .auth import AuthRegistry, default_users, new_token_value
+from .chunkedgraph.service import ChunkedGraph
 from .context import DEFAULT_ROW_CAP, ServerSettings, ServiceContext
 from .demo import catalog
 from .demo.build import ensure_demo_database
-from .chunkedgraph.service import ChunkedGraph
 from .demo.segmentation import graph_meta
 from .store import DemoStore
 

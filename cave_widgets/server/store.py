@@ -16,10 +16,9 @@ table), so every version and every live timestamp reads the same stored rows.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-
-import threading
 
 import duckdb
 

@@ -176,7 +176,7 @@ def _cut(meta: GraphMeta, m: morphology.Morphology, rng):
 def _initial_graph(meta, geo, sv_cell, true_edges, m, rng, n_operations):
     svs = np.sort(geo.piece_sv[np.unique(geo.piece_sv, return_index=True)[1]])
     n = len(m.soma)
-    cell_of = lambda ids: sv_cell[np.searchsorted(svs, ids)]  # noqa: E731
+    cell_of = lambda ids: sv_cell[np.searchsorted(svs, ids)]
     # detached fragments: a branch edge (between chunks, not at the soma) missing at first
     ca, cb = cell_of(true_edges[:, 0]), cell_of(true_edges[:, 1])
     cross = chunk_key(meta.chunk(true_edges[:, 0])) != chunk_key(meta.chunk(true_edges[:, 1]))
