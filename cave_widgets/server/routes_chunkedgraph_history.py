@@ -79,8 +79,6 @@ def lineage_graph_one(call: Call):
 
 
 def past_id_mapping(call: Call):
-    seg = cg(call)
-    g = seg.graph
     ids = body_ids(call, "root_ids")
     check_roots(call, ids)
     past = time_param(call, "timestamp_past", float("-inf"))

@@ -4,8 +4,8 @@ import duckdb
 import numpy as np
 import pytest
 
-from cave_widgets.server.demo import build, catalog
 from cave_widgets.server.chunkedgraph.storage import load_graph
+from cave_widgets.server.demo import build, catalog
 from cave_widgets.server.demo.segmentation import graph_meta
 
 

@@ -292,7 +292,7 @@ def cylinder_stats(meta, a, b, radius, t0, t1, chunk) -> PieceStats:
     res = np.asarray(meta.resolution, float)
     face_voxel = np.array([res[1] * res[2], res[0] * res[2], res[0] * res[1]])
     lo, hi = meta.chunk_box_nm(chunk)
-    for end, point in ((0, p0), (1, p1)):
+    for point in (p0, p1):
         for axis in range(3):
             on_lo = np.isclose(point[:, axis], lo[:, axis], atol=1e-6)
             on_hi = np.isclose(point[:, axis], hi[:, axis], atol=1e-6)

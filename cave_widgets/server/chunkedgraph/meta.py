@@ -149,7 +149,8 @@ def parse_bounds(text: str, meta: GraphMeta) -> tuple[np.ndarray, np.ndarray]:
     for part in parts:
         lo_hi = part.split("-")
         if len(lo_hi) != 2 or not all(p.isdigit() for p in lo_hi):
-            raise ValueError(f"bounds must be non-negative integers x0-x1_y0-y1_z0-z1, got {text!r}")
+            raise ValueError(
+                f"bounds must be non-negative integers x0-x1_y0-y1_z0-z1, got {text!r}")
         box.append([int(lo_hi[0]), int(lo_hi[1])])
     box = np.asarray(box, dtype=float)
     rel = (box - np.asarray(meta.voxel_offset, float)[:, None]) / np.asarray(
