@@ -131,9 +131,12 @@ def wants_binary(call: Call) -> bool:
     return "application/octet-stream" in call.request.headers.get("accept", "")
 
 
-def check_roots(call: Call, ids) -> None:
+def check_roots(call: Call, ids, key: str | None = None) -> None:
+    """400 naming the unknown ids (and the body field they came in, if any); PCG answers 500."""
     ids = np.asarray(ids, dtype=np.uint64)
     known = call.ctx.segmentation.known(ids)
     if not known.all():
         missing = ids[~known].tolist()
-        raise BadRequest(f"these ids are not root ids of {catalog.PCG_TABLE}: {missing[:20]}")
+        where = f"{key}: " if key else ""
+        raise BadRequest(
+            f"{where}these ids are not root ids of {catalog.PCG_TABLE}: {missing[:20]}")

@@ -85,7 +85,12 @@ def node_root(call: Call):
     seg = cg(call)
     node = np.array([node_path(call)], dtype=np.uint64)
     t = time_param(call, "timestamp", now(call))
-    return pcg_json({"root_id": int(seg.graph.roots_of(node, t, stop_layer(call, None))[0])})
+    root = int(seg.graph.roots_of(node, t, stop_layer(call, None))[0])
+    if root == 0:
+        # No parent chain at that time: PCG fails (500); ids already at or above stop_layer
+        # never get here, they are echoed as they are.
+        raise BadRequest(f"{int(node[0])} has no root in {catalog.PCG_TABLE} at that time")
+    return pcg_json({"root_id": root})
 
 
 def minimal_covering_nodes(call: Call):
@@ -211,7 +216,7 @@ def root_timestamps(call: Call):
     seg = cg(call)
     g = seg.graph
     ids = body_ids(call, "node_ids")
-    check_roots(call, ids)
+    check_roots(call, ids, "node_ids")
     t = time_param(call, "timestamp", now(call))
     idx, _ = g.roots.index(ids)
     stamps = (np.minimum(g.roots.retired[idx], t) if call.flag("latest", False)

@@ -63,7 +63,7 @@ def _lineage(call: Call, roots: np.ndarray, past: float, future: float) -> dict:
 def lineage_graph_multiple(call: Call):
     cg(call)
     ids = body_ids(call, "root_ids")
-    check_roots(call, ids)
+    check_roots(call, ids, "root_ids")
     past = time_param(call, "timestamp_past", float("-inf"))
     future = time_param(call, "timestamp_future", now(call))
     return pcg_json(_lineage(call, ids, past, future))
@@ -80,7 +80,7 @@ def lineage_graph_one(call: Call):
 
 def past_id_mapping(call: Call):
     ids = body_ids(call, "root_ids")
-    check_roots(call, ids)
+    check_roots(call, ids, "root_ids")
     past = time_param(call, "timestamp_past", float("-inf"))
     t_now = now(call)
     past_map, future_map = {}, {}
@@ -219,7 +219,7 @@ def _tabular(call: Call, root: int, filtered: bool) -> str:
 def tabular_change_log_many(call: Call):
     cg(call)
     ids = body_ids(call, "root_ids")
-    check_roots(call, ids)
+    check_roots(call, ids, "root_ids")
     filtered = call.flag("filtered", False)
     return pcg_json({str(r): _tabular(call, r, filtered) for r in ids.tolist()})
 
