@@ -259,13 +259,9 @@ def _replay_history(seg: Segmentation, errors: dict, sv_pos, rng) -> None:
     ids, pos = sv_pos
     ops = [("merge", e) for e in errors["fragments"]] + [("split", e) for e in errors["false"]]
     ops = [ops[i] for i in rng.permutation(len(ops))]
-    times = np.sort(rng.uniform(HISTORY_START + DAY, LAST_EDIT, size=len(ops)))
-    # at least one edit between every two versions, and after the last one
     marks = sorted(v.time_stamp for v in VERSIONS) + [LAST_EDIT]
-    for i, (lo, hi) in enumerate(zip(marks, marks[1:])):
-        if len(times) > i and not ((times > lo) & (times <= hi)).any():
-            times[-1 - i] = rng.uniform(lo, hi)
-    times = np.sort(times)
+    times = _edit_times(rng, len(ops), marks)
+    _place_visible_edits(seg, ops, times, marks)
     alloc = edits.Allocators(seg.graph, seg.next_root)
     res = np.array(seg.meta.resolution)
 
@@ -283,3 +279,57 @@ def _replay_history(seg: Segmentation, errors: dict, sv_pos, rng) -> None:
                           sink_coords=[voxel(b)], bb_offset=[240, 240, 24])
             edits.apply(seg.graph, alloc, op, float(t), remove=[(a, b)], record=record)
     seg.next_root = alloc.next_root
+
+
+def _edit_times(rng, n: int, marks: list) -> np.ndarray:
+    """Sorted edit times with at least one edit between every two versions and one after the
+    newest (before LAST_EDIT), as far as `n` allows. A time is only ever taken from a span
+    that keeps one, or from before the first version, so filling one span never empties
+    another."""
+    times = np.sort(rng.uniform(HISTORY_START + DAY, LAST_EDIT, size=n))
+    for _ in range(len(marks)):
+        span = np.searchsorted(marks, times, side="left") - 1  # -1: before the first version
+        counts = np.bincount(span + 1, minlength=len(marks))  # [before, (m0, m1], ...]
+        empty = [i for i in range(1, len(marks)) if counts[i] == 0]
+        donors = np.flatnonzero((counts > 1) | ((np.arange(len(counts)) == 0) & (counts > 0)))
+        if not empty or not len(donors):
+            break
+        take = int(np.flatnonzero(span + 1 == donors[np.argmax(counts[donors])])[0])
+        i = empty[-1]
+        times[take] = rng.uniform(marks[i - 1], marks[i])
+        times = np.sort(times)
+    return times
+
+
+def _place_visible_edits(seg: Segmentation, ops: list, times: np.ndarray, marks: list) -> None:
+    """Reorder `ops` (in place) so that every span between versions, and the span after the
+    newest one, has an edit that changes the root of a cell with output synapses: live
+    queries and version diffs then see root ids change. After the newest version that is the
+    edit touching the most synapses. Later spans are served first and only take edits from
+    earlier positions, so an earlier span that gave its edit away is checked afterwards."""
+    m = seg.morph
+    output = np.bincount(m.contact_pre, weights=m.contact_count, minlength=len(m.soma))
+
+    def cell(sv) -> int:
+        return int(seg.sv_cell[np.searchsorted(seg.graph.sv_ids, np.uint64(sv))])
+
+    # Both sides' roots change (a merge retires the cell's and the fragment's root; a split
+    # the merged root of both cells).
+    score = np.array([output[list({cell(a), cell(b)})].sum() for _, (a, b) in ops])
+    span = np.searchsorted(marks, times, side="left") - 1
+    for i in range(len(marks) - 1, 0, -1):
+        here = np.flatnonzero(span == i - 1)
+        if not len(here):
+            continue
+        last_span = i == len(marks) - 1
+        if not last_span and (score[here] > 0).any():
+            continue
+        pool = np.arange(here[-1] + 1) if last_span else np.arange(here[0])
+        if not len(pool):
+            continue
+        best = int(pool[np.argmax(score[pool])])
+        if score[best] <= score[here[-1]]:
+            continue
+        j = int(here[-1])
+        ops[j], ops[best] = ops[best], ops[j]
+        score[j], score[best] = score[best], score[j]
