@@ -413,6 +413,9 @@ def test_synapse_query_pre_ids_list_and_scalar(client, mat, full):
     with sent(client) as spy:
         many = mat.synapse_query(pre_ids=roots, split_positions=True)
         one = mat.synapse_query(pre_ids=roots[0], split_positions=True)
+    # remove_autapses (on by default) drops rows whose pre and post roots are one object: a
+    # false merge not yet split at the version makes such rows between two cells.
+    syn = syn[syn["pre_pt_root_id"] != syn["post_pt_root_id"]]
     same_rows(many, syn[syn["pre_pt_root_id"].isin(roots)])
     same_rows(one, syn[syn["pre_pt_root_id"] == roots[0]])
     (_, _, body_many), (_, _, body_one) = spy.posts
