@@ -176,12 +176,13 @@ class L2CacheClient(ServiceClient):
         for name in names:
             values = [row.get(name) for row in rows]
             if split_columns and name in SPLIT_COLUMNS:
-                split.update(_split(values, SPLIT_COLUMNS[name]))
+                split[name] = _split(values, SPLIT_COLUMNS[name])
             elif name in SPLIT_COLUMNS:
                 columns[name] = pd.Series(values, index=index, dtype=object)
             else:
                 columns[name] = _scalar_column(values)
-        columns.update(split)  # caveclient appends the split columns after the others
+        for name in SPLIT_COLUMNS:  # appended after the others, in caveclient's order
+            columns.update(split.get(name, {}))
         return pd.DataFrame(columns, index=index)
 
     # --- metadata --------------------------------------------------------------------------
