@@ -33,7 +33,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
                 "/materialize/version"),
     ServiceSpec("chunkedgraph", "chunkedgraph:ChunkedGraphClient", True, "local",
                 "/segmentation/api/version"),
-    ServiceSpec("l2cache", None, True, "local"),
+    ServiceSpec("l2cache", "l2cache:L2CacheClient", True, "local"),
     ServiceSpec("annotation", None, True, "local"),
     ServiceSpec("skeleton", None, True, "local", "/skeletoncache/api/version"),
     ServiceSpec("state", None, False, "global", "/nglstate/api/v1/version"),
