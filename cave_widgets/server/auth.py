@@ -52,6 +52,8 @@ def new_token_value() -> str:
 
 
 def default_users() -> list[User]:
+    # The demo user holds exactly what caveclient's calls need: view (reads), edit (merge, split,
+    # undo/redo, remesh) and admin_view (PCG's /user_operations); no other dataset permission.
     return [
         User(1, "Demo User", "demo@example.org", admin=True,
              permissions=("view", "edit", "admin_view")),
