@@ -52,8 +52,11 @@ def new_token_value() -> str:
 
 
 def default_users() -> list[User]:
+    # The demo user holds exactly what caveclient's calls need: view (reads), edit (merge, split,
+    # undo/redo, remesh) and admin_view (PCG's /user_operations); no other dataset permission.
     return [
-        User(1, "Demo User", "demo@example.org", admin=True, permissions=("view", "edit")),
+        User(1, "Demo User", "demo@example.org", admin=True,
+             permissions=("view", "edit", "admin_view")),
         User(2, "Guest User", "guest@example.org", permissions=()),
         User(3, "New User", "new@example.org", missing_tos=True),
     ]

@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 from starlette.requests import Request
 
 from .auth import AuthRegistry, User
+from .chunkedgraph.service import ChunkedGraph
 from .demo import catalog
 from .errors import BadRequest, NotFound
-from .segmentation_index import SegmentationIndex
 from .store import DemoStore
 
 DEFAULT_ROW_CAP = 200_000
@@ -31,7 +31,7 @@ class ServerSettings:
 @dataclass
 class ServiceContext:
     store: DemoStore
-    segmentation: SegmentationIndex
+    segmentation: ChunkedGraph
     auth: AuthRegistry
     settings: ServerSettings = field(default_factory=ServerSettings)
 

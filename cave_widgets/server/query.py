@@ -218,12 +218,14 @@ def _condition(
             return "FALSE" if op == "in" else "TRUE"
         negate = "NOT " if op == "not in" else ""
         if col.role == "root" and relation.spans_alive:
-            return negate + _root_as_supervoxels(alias, col, value, params, relation.spans_alive)
+            return negate + _root_as_supervoxels(alias, col, value, params, relation.spans_alive,
+                                                 relation.spans_table)
         params.append(value)
         return f"{negate}({ref} IN (SELECT UNNEST(?::{_sql_type(col)}[])))"
     _check_value(where, col, value)
     if op == "=" and col.role == "root" and relation.spans_alive:
-        return _root_as_supervoxels(alias, col, [value], params, relation.spans_alive)
+        return _root_as_supervoxels(alias, col, [value], params, relation.spans_alive,
+                                    relation.spans_table)
     if op != "=" and col.kind in ("string", "boolean"):
         raise BadRequest(f"{where}: {op} comparisons apply to numeric columns only")
     params.append(value)
@@ -231,13 +233,13 @@ def _condition(
 
 
 def _root_as_supervoxels(alias: str, col: schemas.Column, roots: list, params: list,
-                         spans_alive: str) -> str:
+                         spans_alive: str, spans_table: str = "demo.sv_spans") -> str:
     """`root IN roots`, asked of the supervoxel column: the supervoxels whose root at the
     snapshot is one of `roots`. Exact, and it lets DuckDB filter the stored rows directly
     instead of first recomputing every row's root for older versions and live times."""
     params.append(roots)
     sv = f"{alias}.{_q(col.partner)}"
-    cond = (f"{sv} IN (SELECT sv FROM demo.sv_spans WHERE {spans_alive} "
+    cond = (f"{sv} IN (SELECT sv FROM {spans_table} WHERE {spans_alive} "
             "AND root IN (SELECT UNNEST(?::BIGINT[])))")
     if 0 in roots:  # root 0 is "no segment": rows whose point has supervoxel 0
         cond = f"{cond} OR {sv} = 0"

@@ -1,78 +1,32 @@
-"""The chunkedgraph service: the subset of the PyChunkedGraph API v1 that caveclient's
-materialization and lineage features use. Timestamps arrive as float seconds since the Unix
-epoch (UTC)."""
+"""The chunkedgraph service (PyChunkedGraph API v1): id lookups at any layer and time,
+leaves and children, the level-2 graph, and the service's metadata. History routes are in
+routes_chunkedgraph_history.py, edits in routes_chunkedgraph_edits.py."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from starlette.responses import Response
 
+from .chunkedgraph_http import (
+    binary,
+    body_ids,
+    bounds,
+    cg,
+    check_roots,
+    epoch,
+    node_path,
+    now,
+    pcg_json,
+    stop_layer,
+    time_param,
+    wants_binary,
+)
 from .context import Call, route_options
 from .demo import catalog
 from .errors import BadRequest
 
 SERVER_VERSION = "2.21.1"
 API_VERSIONS = [0, 1]
-N_LAYERS = 12
-
-
-def epoch(call: Call, t: float) -> float:
-    """Unix seconds of a store time (seconds since the store's anchor)."""
-    return t + call.ctx.store.anchor.timestamp()
-
-
-def time_param(call: Call, name: str, default: float) -> float:
-    store = call.ctx.store
-    value = call.query(name)
-    if value is None:
-        return default
-    try:
-        t = float(value)
-    except ValueError:
-        raise BadRequest(f"{name} must be seconds since the Unix epoch, got {value!r}") from None
-    if not math.isfinite(t):
-        raise BadRequest(f"{name} must be a finite number of seconds, got {value!r}")
-    return min(t - store.anchor.timestamp(), store.now())
-
-
-def check_table(call: Call) -> None:
-    if call.path("table") != catalog.PCG_TABLE:
-        raise BadRequest(
-            "Invalid table_id for service",
-            data={"table_id": call.path("table"), "resource_namespace": "pychunkedgraph"},
-        ).with_error("invalid_table_id")
-
-
-def id_list(call: Call, key: str) -> list[int]:
-    body = call.body
-    ids = body.get(key) if isinstance(body, dict) else None
-    if not isinstance(ids, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 2**63 for i in ids
-    ):
-        raise BadRequest(f"the body must be {{\"{key}\": [non-negative integer ids]}}")
-    return ids
-
-
-def node_path(call: Call) -> int:
-    node = call.int_path("node_id")
-    if not 0 <= node < 2**64:
-        raise BadRequest(f"node_id must be an unsigned 64-bit id, got {node}")
-    return node
-
-
-def check_known_roots(call: Call, ids) -> None:
-    # Root ids are below 2**63; larger ones cannot be known (nor fit the int64 index).
-    in_range = [i for i in ids if 0 <= i < 2**63]
-    known = dict(zip(in_range, call.ctx.segmentation.known(in_range))) if in_range else {}
-    missing = [i for i in ids if not known.get(i, False)]
-    if missing:
-        raise BadRequest(f"these ids are not root ids of {catalog.PCG_TABLE}: {missing[:20]}")
-
-
-def now(call: Call) -> float:
-    return call.ctx.store.now()
 
 
 def api_versions(call: Call):
@@ -83,139 +37,265 @@ def server_version(call: Call):
     return SERVER_VERSION
 
 
-@route_options(json_body=False)
-def roots_binary(call: Call):
-    check_table(call)
-    raw = call.raw_body
-    if len(raw) % 8:
-        raise BadRequest("the body must be little-endian uint64 supervoxel ids (8 bytes each)")
-    svs = np.frombuffer(raw, dtype="<u8").astype(np.int64)
-    roots = call.ctx.segmentation.roots_of(svs, time_param(call, "timestamp", now(call)))
-    return Response(roots.astype("<u8").tobytes(), media_type="application/octet-stream")
-
-
-def roots_json(call: Call):
-    check_table(call)
-    ids = id_list(call, "node_ids")
-    t = time_param(call, "timestamp", now(call))
-    roots = call.ctx.segmentation.roots_of(np.array(ids, dtype=np.int64), t)
-    return {"root_ids": roots.tolist()}
-
-
-def node_root(call: Call):
-    check_table(call)
-    sv = np.array([node_path(call)], dtype=np.uint64).astype(np.int64)
-    root = call.ctx.segmentation.roots_of(sv, time_param(call, "timestamp", now(call)))[0]
-    return {"root_id": int(root)}
-
-
-def leaves(call: Call):
-    check_table(call)
-    root = node_path(call)
-    check_known_roots(call, [root])
-    return {"leaf_ids": call.ctx.segmentation.leaves(root).tolist()}
-
-
-def is_latest_roots(call: Call):
-    check_table(call)
-    ids = id_list(call, "node_ids")
-    t = time_param(call, "timestamp", now(call))
-    return {"is_latest": call.ctx.segmentation.is_latest(ids, t).tolist()}
-
-
-def root_timestamps(call: Call):
-    seg = call.ctx.segmentation
-    check_table(call)
-    ids = id_list(call, "node_ids")
-    check_known_roots(call, ids)
-    t = time_param(call, "timestamp", now(call))
-    if call.flag("latest", False):
-        stamps = np.minimum(seg.retired(ids), t)
-    else:
-        stamps = seg.created(ids)
-    return {"timestamp": [epoch(call, float(s)) for s in stamps]}
-
-
-def past_id_mapping(call: Call):
-    seg = call.ctx.segmentation
-    check_table(call)
-    ids = id_list(call, "root_ids")
-    check_known_roots(call, ids)
-    past = time_param(call, "timestamp_past", catalog.HISTORY_START)
-    future = time_param(call, "timestamp_future", now(call))
-    past_map = {str(r): seg.ids_at(r, past) for r in ids}
-    past_ids = sorted({p for ps in past_map.values() for p in ps})
-    future_map = {str(p): seg.ids_at(p, future) for p in past_ids}
-    return {"past_id_map": past_map, "future_id_map": future_map}
-
-
-def lineage(call: Call, ids: list[int]):
-    check_known_roots(call, ids)
-    past = time_param(call, "timestamp_past", catalog.HISTORY_START)
-    future = time_param(call, "timestamp_future", now(call))
-    graph = call.ctx.segmentation.lineage_graph(ids, past, future)
-    for node in graph["nodes"]:
-        node["timestamp"] = epoch(call, node["timestamp"])
-    return graph
-
-
-def lineage_graph_multiple(call: Call):
-    check_table(call)
-    return lineage(call, id_list(call, "root_ids"))
-
-
-def lineage_graph_one(call: Call):
-    check_table(call)
-    return lineage(call, [node_path(call)])
-
-
-def delta_roots(call: Call):
-    check_table(call)
-    past = time_param(call, "timestamp_past", catalog.HISTORY_START)
-    future = time_param(call, "timestamp_future", now(call))
-    if past > future:
-        raise BadRequest("timestamp_past must not be after timestamp_future")
-    old, new = call.ctx.segmentation.delta_roots(past, future)
-    return {"old_roots": old.tolist(), "new_roots": new.tolist()}
-
-
-def oldest_timestamp(call: Call):
-    check_table(call)
-    store = call.ctx.store
-    return {"iso": str(store.to_datetime(call.ctx.segmentation.oldest))}
-
-
 def info(call: Call):
-    check_table(call)
-    res = list(catalog.SEGMENTATION_RESOLUTION)
+    seg = cg(call)
+    meta = seg.meta
     return {
         "app": {"supported_api_versions": API_VERSIONS},
         "chunks_start_at_voxel_offset": True,
         "data_dir": f"{call.base_url}/segmentation/data/{catalog.PCG_TABLE}",
         "data_type": "uint64",
-        "graph": {
-            "chunk_size": [256, 256, 512],
-            "bounding_box": [2048, 2048, 512],
-            "n_layers": N_LAYERS,
-            "spatial_bit_masks": {str(i): 10 for i in range(1, N_LAYERS + 1)},
-            "n_bits_for_layer_id": 8,
-            "cv_mip": 0,
-        },
-        "mesh": "graphene_meshes",
+        "graph": meta.info_graph(),
         "num_channels": 1,
-        "scales": [
-            {
-                "key": "8_8_40",
-                "resolution": res,
-                "size": [37_500, 25_000, 1_200],
-                "voxel_offset": [50_000, 50_000, 15_000],
-                "chunk_sizes": [[256, 256, 32]],
-                "encoding": "compressed_segmentation",
-            }
-        ],
+        "scales": [{
+            "key": "_".join(str(int(r)) for r in meta.resolution),
+            "resolution": list(meta.resolution),
+            "size": list(meta.size),
+            "voxel_offset": list(meta.voxel_offset),
+            "chunk_sizes": [[256, 256, 32]],
+            "encoding": "compressed_segmentation",
+        }],
         "type": "segmentation",
         "verify_mesh": False,
     }
+
+
+# --- ids upwards ----------------------------------------------------------------------------
+
+
+@route_options(json_body=False)
+def roots_binary(call: Call):
+    seg = cg(call)
+    raw = call.raw_body
+    if len(raw) % 8:
+        raise BadRequest("the body must be little-endian uint64 supervoxel ids (8 bytes each)")
+    ids = np.frombuffer(raw, dtype="<u8").astype(np.uint64)
+    t = time_param(call, "timestamp", now(call))
+    return binary(seg.graph.roots_of(ids, t, stop_layer(call, None)))
+
+
+def roots_json(call: Call):
+    seg = cg(call)
+    ids = body_ids(call, "node_ids")
+    t = time_param(call, "timestamp", now(call))
+    return pcg_json({"root_ids": seg.graph.roots_of(ids, t, stop_layer(call, None))})
+
+
+def node_root(call: Call):
+    seg = cg(call)
+    node = np.array([node_path(call)], dtype=np.uint64)
+    t = time_param(call, "timestamp", now(call))
+    root = int(seg.graph.roots_of(node, t, stop_layer(call, None))[0])
+    if root == 0:
+        # No parent chain at that time: PCG fails (500); ids already at or above stop_layer
+        # never get here, they are echoed as they are.
+        raise BadRequest(f"{int(node[0])} has no root in {catalog.PCG_TABLE} at that time")
+    return pcg_json({"root_id": root})
+
+
+def minimal_covering_nodes(call: Call):
+    seg = cg(call)
+    g = seg.graph
+    ids = np.unique(body_ids(call, "node_ids"))
+    t = time_param(call, "timestamp", now(call))
+    if len(ids) == 0:
+        raise BadRequest("node_ids is empty")
+    base = int(g.layer(ids).min())
+    covered = set(ids.tolist())
+    queue, out = set(covered), []
+    while queue:
+        nxt = set()
+        arr = np.array(sorted(queue), dtype=np.uint64)
+        parents = g.roots_of(arr, t, stop_layer=int(g.layer(arr).max()) + 1)
+        for node, parent in zip(arr.tolist(), parents.tolist()):
+            if parent == 0 or g.layer([parent])[0] >= g.meta.n_layers:
+                out.append(node)
+                continue
+            below = g.leaves(parent, base)
+            if set(below.tolist()) <= covered:
+                nxt.add(parent)
+            else:
+                out.append(node)
+        queue = nxt
+    out = np.unique(np.array(out, dtype=np.uint64))
+    if call.flag("as_array", False):
+        return binary(out)
+    return pcg_json(out)
+
+
+# --- ids downwards --------------------------------------------------------------------------
+
+
+def _known_node(call: Call, node: int) -> None:
+    g = call.ctx.segmentation.graph
+    if not np.isfinite(g.created(np.array([node], np.uint64))[0]):
+        raise BadRequest(f"{node} is not a node of {catalog.PCG_TABLE}")
+
+
+def children(call: Call):
+    g = cg(call).graph
+    node = node_path(call)
+    _known_node(call, node)
+    kids = np.sort(g.children_of(node))
+    return binary(kids) if wants_binary(call) else pcg_json({"children_ids": kids})
+
+
+def leaves(call: Call):
+    g = cg(call).graph
+    node = node_path(call)
+    _known_node(call, node)
+    lo, hi = bounds(call)
+    found = g.leaves(node, stop_layer(call, 1), lo, hi)
+    return binary(found) if wants_binary(call) else pcg_json({"leaf_ids": found})
+
+
+def leaves_many(call: Call):
+    g = cg(call).graph
+    ids = body_ids(call, "node_ids")
+    for node in ids.tolist():
+        _known_node(call, node)
+    lo, hi = bounds(call)
+    owner, found = g.descendants(ids, stop_layer(call, 1), lo, hi)
+    order = np.lexsort((found, owner))
+    owner, found = owner[order], found[order]
+    cut = np.searchsorted(owner, np.arange(len(ids) + 1))
+    return pcg_json({str(n): found[cut[i]:cut[i + 1]] for i, n in enumerate(ids.tolist())})
+
+
+def lvl2_graph(call: Call):
+    g = cg(call).graph
+    node = node_path(call)
+    _known_node(call, node)
+    lo, hi = bounds(call)
+    root = node if g.layer([node])[0] == g.meta.n_layers else None
+    if root is None:  # a lower node: the graph of its level-2 descendants within its root
+        t = float(g.created([node])[0])
+        root = g.root_at(node, t)
+    edges = g.level2_edges(root, lo, hi)
+    if g.layer([node])[0] != g.meta.n_layers:
+        mine = g.leaves(node, 2)
+        edges = edges[np.isin(edges[:, 0], mine) & np.isin(edges[:, 1], mine)]
+    headers = {"Used-Bounds": "True" if call.query("bounds") is not None else "False"}
+    if wants_binary(call):
+        return Response(edges.astype("<u8").tobytes(), media_type="application/octet-stream",
+                        headers=headers)
+    return pcg_json({"edge_graph": edges}, headers=headers)
+
+
+def subgraph(call: Call):
+    g = cg(call).graph
+    node = node_path(call)
+    _known_node(call, node)
+    lo, hi = bounds(call)
+    t = float(g.created([node])[0]) if g.layer([node])[0] == g.meta.n_layers else now(call)
+    svs = g.leaves(node, 1, lo, hi)
+    a, b, aff, area = g.edges.among(svs, t)
+    return pcg_json({"nodes": np.stack([a, b], 1) if len(a) else [], "affinities": aff,
+                     "areas": area})
+
+
+def valid_nodes(call: Call):
+    g = cg(call).graph
+    ids = body_ids(call, "node_ids")
+    start = time_param(call, "start_timestamp", float("-inf"))
+    end = time_param(call, "end_timestamp", float("inf"))
+    created = g.created(ids)
+    ok = np.isfinite(created) & (created < end)
+    ok &= (created >= start) | ok  # existing before the window counts: its cells are kept
+    return pcg_json({"valid_roots": ids[ok]})
+
+
+def is_latest_roots(call: Call):
+    seg = cg(call)
+    ids = body_ids(call, "node_ids")
+    t = time_param(call, "timestamp", now(call))
+    return pcg_json({"is_latest": seg.is_latest(ids, t)})
+
+
+def root_timestamps(call: Call):
+    seg = cg(call)
+    g = seg.graph
+    ids = body_ids(call, "node_ids")
+    check_roots(call, ids, "node_ids")
+    t = time_param(call, "timestamp", now(call))
+    idx, _ = g.roots.index(ids)
+    stamps = (np.minimum(g.roots.retired[idx], t) if call.flag("latest", False)
+              else g.roots.created[idx])
+    return pcg_json({"timestamp": [epoch(call, float(s)) for s in stamps]})
+
+
+def find_path(call: Call):
+    """Rough mode: a shortest path on the level-2 graph between the level-2 nodes nearest
+    the two points; centroids are level-2 representative points."""
+    seg = cg(call)
+    g = seg.graph
+    body = call.body
+    if not (isinstance(body, list) and len(body) == 2 and all(
+            isinstance(p, list) and len(p) == 4 for p in body)):
+        raise BadRequest("the body must be [[root_id, x, y, z], [root_id, x, y, z]] in nm")
+    t = now(call)
+    svs = [seg.supervoxel_near(int(p[0]), p[1:], t) for p in body]
+    if 0 in svs:
+        raise BadRequest("Could not determine supervoxel ID for coordinates")
+    roots = g.roots_of(np.array(svs, np.uint64), t)
+    if roots[0] != roots[1]:
+        raise BadRequest("Both points must be on the same object")
+    l2 = g.roots_of(np.array(svs, np.uint64), t, stop_layer=2)
+    edges = g.level2_edges(int(roots[0]))
+    path = _shortest_path(edges, int(l2[0]), int(l2[1]))
+    rows = seg.l2_rows(np.array(path, np.uint64)).to_pydict()
+    rep = dict(zip(rows["l2"], rows["rep_coord_nm"]))
+    return pcg_json({"centroids_list": [rep.get(n) for n in path], "l2_path": path,
+                     "failed_l2_ids": []})
+
+
+def _shortest_path(edges: np.ndarray, a: int, b: int) -> list[int]:
+    from collections import deque
+
+    nbrs: dict[int, list[int]] = {}
+    for x, y in edges.tolist():
+        nbrs.setdefault(x, []).append(y)
+        nbrs.setdefault(y, []).append(x)
+    prev, queue = {a: None}, deque([a])
+    while queue:
+        u = queue.popleft()
+        if u == b:
+            break
+        for v in nbrs.get(u, ()):
+            if v not in prev:
+                prev[v] = u
+                queue.append(v)
+    if b not in prev:
+        return [a] if a == b else []
+    path, v = [], b
+    while v is not None:
+        path.append(v)
+        v = prev[v]
+    return path[::-1]
+
+
+def contact_sites(call: Call):
+    """The intended shape (PCG 2.21.1's own route is broken): partner root (or component
+    index) → contact areas, from the partner supervoxels sharing chunks with this object."""
+    seg = cg(call)
+    g = seg.graph
+    node = node_path(call)
+    check_roots(call, [node])
+    lo, hi = bounds(call)
+    if lo is None:
+        raise BadRequest("contact_sites needs bounds")
+    t = now(call)
+    mine = g.leaves(node, 2, lo, hi)
+    geo = seg.geometry
+    from .chunkedgraph.geometry import chunk_key
+
+    keys = np.unique(chunk_key(g.meta.chunk(mine)))
+    near = geo.piece_sv[np.isin(geo.piece_key, keys)]
+    others = g.roots_of(np.unique(near), t)
+    partners, counts = np.unique(others[(others != node) & (others != 0)], return_counts=True)
+    if call.flag("partners", True):
+        return pcg_json({str(p): [int(c)] for p, c in zip(partners.tolist(), counts.tolist())})
+    return pcg_json({str(i): [int(c)] for i, c in enumerate(counts.tolist())})
 
 
 TABLE = "/segmentation/api/v1/table/{table}"
@@ -226,12 +306,16 @@ ROUTES = (
     ("POST", TABLE + "/roots_binary", roots_binary),
     ("POST", TABLE + "/roots", roots_json),
     ("GET", TABLE + "/node/{node_id}/root", node_root),
+    ("POST", TABLE + "/minimal_covering_nodes", minimal_covering_nodes),
+    ("GET", TABLE + "/node/{node_id}/children", children),
     ("GET", TABLE + "/node/{node_id}/leaves", leaves),
+    ("POST", TABLE + "/node/leaves_many", leaves_many),
+    ("POST", TABLE + "/leaves_many", leaves_many),
+    ("GET", TABLE + "/node/{node_id}/lvl2_graph", lvl2_graph),
+    ("GET", TABLE + "/node/{node_id}/subgraph", subgraph),
+    ("GET", TABLE + "/node/{node_id}/contact_sites", contact_sites),
+    ("GET POST", TABLE + "/valid_nodes", valid_nodes),
     ("POST", TABLE + "/is_latest_roots", is_latest_roots),
     ("POST", TABLE + "/root_timestamps", root_timestamps),
-    ("GET POST", TABLE + "/past_id_mapping", past_id_mapping),
-    ("POST", TABLE + "/lineage_graph_multiple", lineage_graph_multiple),
-    ("GET", TABLE + "/root/{node_id}/lineage_graph", lineage_graph_one),
-    ("GET", TABLE + "/delta_roots", delta_roots),
-    ("GET", TABLE + "/oldest_timestamp", oldest_timestamp),
+    ("POST", TABLE + "/graph/find_path", find_path),
 )

@@ -14,10 +14,11 @@ import uvicorn
 
 from .app import build_app
 from .auth import AuthRegistry, default_users, new_token_value
+from .chunkedgraph.service import ChunkedGraph
 from .context import DEFAULT_ROW_CAP, ServerSettings, ServiceContext
 from .demo import catalog
 from .demo.build import ensure_demo_database
-from .segmentation_index import SegmentationIndex
+from .demo.segmentation import graph_meta
 from .store import DemoStore
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,12 @@ def build_context(
     token: str | None = None,
     guest_token: str | None = None,
     row_cap: int = DEFAULT_ROW_CAP,
+    work_path: str | None = None,
 ) -> tuple[ServiceContext, dict[str, str]]:
+    """The services' context. `work_path`: a file for the writable database (edits survive
+    a restart); by default it lives in memory."""
     db = ensure_demo_database(scale)
-    store = DemoStore(str(db))
+    store = DemoStore(str(db), work_path=work_path)
     users = default_users()
     tokens = {
         "demo": token or new_token_value(),
@@ -75,7 +79,7 @@ def build_context(
     registry = AuthRegistry(users, {1: tokens["demo"], 2: tokens["guest"], 3: tokens["new"]})
     ctx = ServiceContext(
         store=store,
-        segmentation=SegmentationIndex(store.cursor()),
+        segmentation=ChunkedGraph(store, graph_meta()),
         auth=registry,
         settings=ServerSettings(row_cap=row_cap),
     )
@@ -109,13 +113,14 @@ def serve_demo(
     guest_token: str | None = None,
     row_cap: int = DEFAULT_ROW_CAP,
     ready_timeout: float = 60.0,
+    work_path: str | None = None,
 ) -> DemoServer:
     """Start the demo server in a background thread and return once it answers.
 
     Use it as a context manager (``with serve_demo() as server: ...``) or call ``.stop()``.
     Port 0 picks a free port; ``server.url`` tells which.
     """
-    ctx, tokens = build_context(scale, token, guest_token, row_cap)
+    ctx, tokens = build_context(scale, token, guest_token, row_cap, work_path)
     sock = _bind(host, port)
     config = uvicorn.Config(build_app(ctx), log_level="warning", lifespan="off")
     server = uvicorn.Server(config)

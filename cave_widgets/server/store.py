@@ -1,6 +1,14 @@
 """The demo datastack as the services see it: versions, tables and views as SQL relations
 at a point in time, over a read-only DuckDB file.
 
+Beside it one writable database is attached as ``work`` (in memory by default, or a file
+given as ``work_path``): what the services write (the chunkedgraph's edits, and later the
+annotation service's tables) lives there, and every write goes through ``DemoStore.write``,
+which holds the one write lock and runs its statements in one transaction. Readers never take
+the lock. The chunkedgraph tables in ``work`` have the same columns as those in ``demo``;
+``spans_table`` names the supervoxel → root spans with the edits applied (``demo.sv_spans``
+until the first edit).
+
 Root ids are stored once, as of the newest version (the base time). A snapshot at another
 time swaps in the roots of the few supervoxels whose root differs then (an "override"
 table), so every version and every live timestamp reads the same stored rows.
@@ -8,6 +16,7 @@ table), so every version and every live timestamp reads the same stored rows.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -43,6 +52,7 @@ class Relation:
     # SQL condition on demo.sv_spans selecting the spans alive at this relation's snapshot;
     # lets root-id filters become supervoxel filters (see query._root_as_supervoxels).
     spans_alive: str | None = None
+    spans_table: str = "demo.sv_spans"  # the supervoxel → root spans the condition is on
 
     def column(self, name: str) -> schemas.Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -58,11 +68,16 @@ def spans_alive(t: float) -> str:
 
 
 class DemoStore:
-    def __init__(self, db_path: str, anchor: datetime | None = None):
+    def __init__(self, db_path: str, anchor: datetime | None = None,
+                 work_path: str | None = None):
         now = datetime.now(UTC)
         self.anchor = anchor or now.replace(minute=0, second=0, microsecond=0)
         self._con = duckdb.connect()
         self._con.execute(f"ATTACH '{db_path}' AS demo (READ_ONLY)")
+        where = ":memory:" if work_path is None else str(work_path).replace("'", "''")
+        self._con.execute(f"ATTACH '{where}' AS work")
+        self._write_lock = threading.Lock()
+        self.spans_table = "demo.sv_spans"
         [(scale, base_time)] = self._con.execute(
             "SELECT scale, base_time FROM demo.meta").fetchall()
         self.scale = scale
@@ -81,6 +96,23 @@ class DemoStore:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection for one request thread (DuckDB cursors are not shared across threads)."""
         return self._con.cursor()
+
+    def write(self, statements) -> None:
+        """The one write path: `statements(cursor)` runs under the write lock, in one
+        transaction on the writable database."""
+        with self._write_lock:
+            cur = self.cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                statements(cur)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
+    def use_edited_spans(self, view: str) -> None:
+        """From now on, supervoxel → root spans come from `view` (edits applied)."""
+        self.spans_table = view
 
     def to_datetime(self, t: float) -> datetime:
         return self.anchor + timedelta(seconds=t)
@@ -123,8 +155,9 @@ class DemoStore:
     def _override_query(self, t: float) -> str:
         return (
             "SELECT a.sv, a.root "
-            f"FROM (SELECT sv, root FROM demo.sv_spans WHERE {spans_alive(t)}) a "
-            f"JOIN (SELECT sv, root FROM demo.sv_spans WHERE {spans_alive(self.base_time)}) b "
+            f"FROM (SELECT sv, root FROM {self.spans_table} WHERE {spans_alive(t)}) a "
+            f"JOIN (SELECT sv, root FROM {self.spans_table} "
+            f"WHERE {spans_alive(self.base_time)}) b "
             "USING (sv) WHERE a.root <> b.root"
         )
 
@@ -185,7 +218,7 @@ class DemoStore:
             f"WHERE s.valid AND s.created <= {t} AND (s.deleted IS NULL OR s.deleted > {t})"
         )
         return Relation(name, sql, columns, catalog.VOXEL_RESOLUTION,
-                        spans_alive=self._spans_alive(snapshot))
+                        spans_alive=self._spans_alive(snapshot), spans_table=self.spans_table)
 
     def _spans_alive(self, snapshot: Snapshot) -> str | None:
         # Without an override the stored root columns are exact, and scanning them (few
@@ -211,4 +244,4 @@ class DemoStore:
             f"FROM ({nuclei.sql}) n LEFT JOIN ({ref.sql}) r ON r.target_id = n.id"
         )
         return Relation(name, sql, columns, catalog.VOXEL_RESOLUTION,
-                        spans_alive=self._spans_alive(snapshot))
+                        spans_alive=self._spans_alive(snapshot), spans_table=self.spans_table)

@@ -74,7 +74,8 @@ def test_whoami_verifies_the_demo_user(client):
     assert client.auth_state == "unverified"
     record = client.auth.whoami()
     assert record["id"] == 1 and record["name"] == "Demo User"
-    assert record["permissions_v2"] == {"demo": ["view", "edit"]}
+    # admin_view: PCG's /user_operations requires it (chunkedgraph-l2cache-wire.md §2.7)
+    assert record["permissions_v2"] == {"demo": ["view", "edit", "admin_view"]}
     assert (client.auth_state, client.user_id, client.user_name, client.user_email) == (
         "verified", 1, "Demo User", "demo@example.org")
     assert ("auth_state", "verified") in changes

@@ -110,16 +110,18 @@ def test_join_query_matches_a_pandas_merge(mat, full):
 
 
 def test_join_query_filters_are_keyed_by_table(mat, full):
-    got = mat.join_query(JOIN, suffixes=JOIN_SUFFIXES, split_positions=True,
-                         filter_in_dict={"cell_types": {"cell_type": ["BC", "MC", "23P"]}},
-                         filter_greater_dict={"nuclei": {"volume": 250.0}},
-                         filter_spatial_dict={"nuclei": {"pt_position": [
-                             [100_000, 100_000, 15_000], [300_000, 250_000, 25_000]]}})
+    # Filter values from the data: the median volume, a box around the middle of the nuclei.
     e = expected_join(full)
     xyz = split(e, "pt_position_nuc")
-    keep = (e["cell_type"].isin(["BC", "MC", "23P"]) & (e["volume"] > 250.0)
-            & np.all((xyz >= [100_000, 100_000, 15_000]) & (xyz <= [300_000, 250_000, 25_000]),
-                     axis=1))
+    volume = float(e["volume"].median())
+    box = [np.floor(np.quantile(xyz, 0.1, axis=0)).astype(int).tolist(),
+           np.ceil(np.quantile(xyz, 0.9, axis=0)).astype(int).tolist()]
+    got = mat.join_query(JOIN, suffixes=JOIN_SUFFIXES, split_positions=True,
+                         filter_in_dict={"cell_types": {"cell_type": ["BC", "MC", "23P"]}},
+                         filter_greater_dict={"nuclei": {"volume": volume}},
+                         filter_spatial_dict={"nuclei": {"pt_position": box}})
+    keep = (e["cell_type"].isin(["BC", "MC", "23P"]) & (e["volume"] > volume)
+            & np.all((xyz >= box[0]) & (xyz <= box[1]), axis=1))
     assert 0 < keep.sum() < len(e)
     pd.testing.assert_frame_equal(by_pair(got), by_pair(e[keep]))
 
@@ -413,6 +415,9 @@ def test_synapse_query_pre_ids_list_and_scalar(client, mat, full):
     with sent(client) as spy:
         many = mat.synapse_query(pre_ids=roots, split_positions=True)
         one = mat.synapse_query(pre_ids=roots[0], split_positions=True)
+    # remove_autapses (on by default) drops rows whose pre and post roots are one object: a
+    # false merge not yet split at the version makes such rows between two cells.
+    syn = syn[syn["pre_pt_root_id"] != syn["post_pt_root_id"]]
     same_rows(many, syn[syn["pre_pt_root_id"].isin(roots)])
     same_rows(one, syn[syn["pre_pt_root_id"] == roots[0]])
     (_, _, body_many), (_, _, body_one) = spy.posts

@@ -175,16 +175,17 @@ def test_get_all(tables, full):
 
 def test_reference_table_query_joins_with_ref_suffix_on_this_side(client, tables, full):
     ref, nuclei = full("cell_type_ref"), full("nuclei")
+    volume = float(nuclei["volume"].median())  # from the data, like the other filter tests
     with sent(client) as spy:
-        got = tables.cell_type_ref(cell_type="excitatory", volume={">": 250.0}).query(
+        got = tables.cell_type_ref(cell_type="excitatory", volume={">": volume}).query(
             split_positions=True)
     body = body_of(spy)
     assert body["tables"] == [["cell_type_ref", "target_id"], ["nuclei", "id"]]
     assert body["suffix_map"] == {"cell_type_ref": "_ref", "nuclei": ""}
     assert body["filter_equal_dict"] == {"cell_type_ref": {"cell_type": "excitatory"}}
-    assert body["filter_greater_dict"] == {"nuclei": {"volume": 250.0}}
+    assert body["filter_greater_dict"] == {"nuclei": {"volume": volume}}
     merged = ref.merge(nuclei, left_on="target_id", right_on="id", suffixes=("_ref", ""))
-    expected = merged[(merged["cell_type"] == "excitatory") & (merged["volume"] > 250.0)]
+    expected = merged[(merged["cell_type"] == "excitatory") & (merged["volume"] > volume)]
     assert 0 < len(expected) < len(merged)
     assert list(got.columns) == list(expected.columns)
     same_rows(got, expected)
@@ -253,13 +254,14 @@ def test_views_manager(mat, client):
 
 def test_view_query_with_keywords(client, mat):
     whole = mat.query_view(VIEW, split_positions=True, metadata=False)
+    volume = float(whole["volume"].median())  # from the data, like the other filter tests
     with sent(client) as spy:
         got = mat.views.nucleus_types(cell_type=["inhibitory", "nonneuronal"],
-                                      volume={">=": 250.0}).query(split_positions=True)
+                                      volume={">=": volume}).query(split_positions=True)
     body = body_of(spy)
     assert body["filter_in_dict"] == {VIEW: {"cell_type": ["inhibitory", "nonneuronal"]}}
-    assert body["filter_greater_equal_dict"] == {VIEW: {"volume": 250.0}}
-    keep = whole["cell_type"].isin(["inhibitory", "nonneuronal"]) & (whole["volume"] >= 250.0)
+    assert body["filter_greater_equal_dict"] == {VIEW: {"volume": volume}}
+    keep = whole["cell_type"].isin(["inhibitory", "nonneuronal"]) & (whole["volume"] >= volume)
     assert 0 < keep.sum() < len(whole)
     same_rows(got, whole[np.asarray(keep, dtype=bool)])
     assert got.attrs["table_name"] == VIEW

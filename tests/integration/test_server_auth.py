@@ -176,7 +176,9 @@ def test_user_me_and_cache(api, demo_server, prefix):
     assert isinstance(me["affiliations"], list) and isinstance(me["affiliations"][0], list)
     cache = api.get(f"{demo_server.url}{prefix}/api/v1/user/cache").json()
     assert cache["id"] == 1 and cache["email"] == me["email"]
-    assert cache["permissions_v2"] == {"demo": ["view", "edit"]}
+    # `admin_view` is what PCG's /user_operations requires (chunkedgraph-l2cache-wire.md §2.3,
+    # §2.7), so the demo user holds it; the legacy level stays 2 (edit is the top of 0/1/2).
+    assert cache["permissions_v2"] == {"demo": ["view", "edit", "admin_view"]}
     assert cache["permissions"] == {"demo": 2}
     assert cache["missing_tos"] == []
 

@@ -22,7 +22,24 @@ OPEN = {
     "/info/version", "/schema/versions", "/schema/api/v2/type", "/schema/api/v2/type/{name}",
     "/schema/api/v2/types", "/schema/api/v2/types_all", "/auth/version", "/sticky_auth/version",
     "/materialize/api/versions", "/materialize/version", *BROWSER_PAGES,
+    # L2 cache: the index texts, cache_metadata() and table_mapping() need no token (reference
+    # chunkedgraph-l2cache-wire.md §3.1)
+    "/l2cache/", "/l2cache/api/v1/", "/l2cache/api/v1/attribute_metadata",
+    "/l2cache/api/v1/table_mapping",
 }
+EDITS = ("merge", "split", "split_preview")
+
+
+@pytest.fixture(scope="module")
+def demo_server():
+    """This module's own demo server: the sweep's edits never reach the session's server."""
+    from cave_widgets.server import serve_demo
+
+    server = serve_demo(scale="small")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +69,95 @@ def ids(demo_server):
     return sv, root
 
 
-def make_request(demo_server, ids, path: str, method: str) -> tuple[str, dict]:
-    """URL and request arguments for one route; fresh per call (DELETE needs a new token)."""
+def _post(demo_server, route: str, body) -> requests.Response:
+    r = requests.post(f"{demo_server.url}/segmentation/api/v1/table/{catalog.PCG_TABLE}/{route}",
+                      json=body, headers={"Authorization": f"Bearer {demo_server.token}"},
+                      timeout=TIMEOUT)
+    assert r.status_code == 200, r.text
+    return r
+
+
+def _operations(demo_server) -> dict:
+    return demo_server.context.segmentation.graph.operations
+
+
+@pytest.fixture(scope="module")
+def edits(demo_server):
+    """Points for the edit routes and operations with harmless undo/redo answers, read from
+    the data: a merge pair (two nearby synapse points on different objects), a split pair
+    (the two farthest synapse points of the object with most of them), an operation that is
+    already undone (undo answers null) and a demo operation never undone (redo answers null)."""
+    from cave_widgets import CAVEclient
+
+    client = CAVEclient(demo_server.datastack, server_address=demo_server.url,
+                        auth_token=demo_server.token)
+    cg = client.chunkedgraph
+    syn = client.materialize.query_table("synapses")
+    res = np.asarray(syn.attrs.get("dataframe_resolution", (4, 4, 40)), float)
+    svs = syn["pre_pt_supervoxel_id"].to_numpy()
+    nm = np.stack(syn["pre_pt_position"].to_numpy()).astype(float) * res
+    roots = cg.get_roots(svs).astype(np.int64)
+    chunk = np.asarray(cg.segmentation_info["graph"]["chunk_size"], float)
+    vox = nm / np.asarray(cg.base_resolution, float) // chunk
+
+    def point(i):
+        return [int(svs[i]), *(float(x) for x in nm[i])]
+
+    pair = next(((i, int(j)) for i in range(len(svs))
+                 for j in np.flatnonzero((np.abs(vox - vox[i]).max(axis=1) <= 2)
+                                         & (roots != roots[i]))), None)
+    assert pair is not None, "no two nearby objects in the demo synapses"
+    merge = [point(pair[0]), point(pair[1])]
+    values, counts = np.unique(roots, return_counts=True)
+    mine = np.flatnonzero(roots == values[np.argmax(counts)])
+    far = int(mine[np.argmax(np.linalg.norm(nm[mine] - nm[mine[0]], axis=1))])
+    split = {"sources": [point(int(mine[0]))], "sinks": [point(far)]}
+
+    from cave_widgets.server.routes_chunkedgraph_history import _undone
+
+    logs = _operations(demo_server)
+    never_undone = min(op for op, log in logs.items() if op not in _undone(logs)
+                       and ("added_edges" in log or "removed_edges" in log))
+    baseline = max(logs)
+    undone = _post(demo_server, "merge", merge).json()["operation_id"]
+    _post(demo_server, "undo", {"operation_id": undone})
+    scale = cg.segmentation_info["scales"][0]
+    lo = np.asarray(scale["voxel_offset"], int)
+    whole = "_".join(f"{a}-{b}" for a, b in zip(lo, lo + np.asarray(scale["size"], int)))
+    return {"bounds": whole, "merge": merge, "split": split,
+            "split_root": int(values[np.argmax(counts)]), "undone": undone,
+            "never_undone": never_undone, "baseline": baseline,
+            "l2": int(cg.get_leaves(int(roots[0]), stop_layer=2)[0])}
+
+
+def undo_sweep_edits(demo_server, edits) -> None:
+    """Undo, newest first, every edit made since the fixture (undo records are left alone)."""
+    from cave_widgets.server.routes_chunkedgraph_history import _undone
+
+    logs = _operations(demo_server)
+    gone = _undone(logs)
+    for op in sorted(logs, reverse=True):
+        log = logs[op]
+        if op > edits["baseline"] and op not in gone and (
+                "added_edges" in log or "removed_edges" in log):
+            _post(demo_server, "undo", {"operation_id": op})
+
+
+def make_request(demo_server, ids, path: str, method: str, edits=None) -> tuple[str, dict]:
+    """URL and request arguments for one route; fresh per call (DELETE needs a new token;
+    edit routes need the graph as the demo built it)."""
     sv, root = ids
+    if edits is not None:
+        undo_sweep_edits(demo_server, edits)
     values = {"datastack": demo_server.datastack, "version": str(LATEST), "view": "nucleus_types",
               "id": "1", "group_id": "1", "tos_id": "1"}
     kwargs: dict = {}
     if path.startswith("/segmentation/"):
         values["table"] = catalog.PCG_TABLE
         values["node_id"] = str(sv if path.endswith("/root") else root)
+        values["root_id"] = str(root)
+    elif path.startswith(("/l2cache/", "/meshing/")):
+        values["table"] = catalog.PCG_TABLE
     elif path.startswith("/materialize/"):
         values["table"] = "nuclei"
     if path.startswith("/info/"):
@@ -90,8 +187,33 @@ def make_request(demo_server, ids, path: str, method: str) -> tuple[str, dict]:
         kwargs["data"] = np.array([sv], dtype="<u8").tobytes()
     elif tail in ("roots", "is_latest_roots", "root_timestamps"):
         kwargs["json"] = {"node_ids": [sv if tail == "roots" else root]}
-    elif tail in ("past_id_mapping", "lineage_graph_multiple"):
+    elif tail in ("past_id_mapping", "lineage_graph_multiple", "tabular_change_log_many"):
         kwargs["json"] = {"root_ids": [root]}
+    elif tail in ("leaves_many", "valid_nodes"):
+        kwargs["json"] = {"node_ids": [root]}
+    elif tail == "minimal_covering_nodes":
+        kwargs["json"] = {"node_ids": [sv]}
+    elif tail == "attributes":
+        kwargs["json"] = {"l2_ids": [edits["l2"]]}
+    elif tail == "contact_sites":
+        kwargs["params"] = {"bounds": edits["bounds"]}  # the whole volume
+    elif tail == "delta_roots":
+        kwargs["params"] = {"timestamp_past": "0"}
+    elif tail == "operation_details":
+        kwargs["params"] = {"operation_ids": f"[{edits['never_undone']}]"}
+    elif tail == "user_operations":
+        kwargs["params"] = {"user_id": "1", "end_time": str(datetime.now().timestamp())}
+    elif tail in EDITS:
+        kwargs["json"] = edits[tail if tail == "merge" else "split"]
+    elif tail == "find_path":
+        kwargs["json"] = [[edits["split_root"], *p[1:]]
+                          for p in (edits["split"]["sources"] + edits["split"]["sinks"])]
+    elif tail == "undo":
+        kwargs["json"] = {"operation_id": edits["undone"]}  # already undone: null answer
+    elif tail == "redo":
+        kwargs["json"] = {"operation_id": edits["never_undone"]}  # nothing to redo: null
+    elif tail == "remeshing":
+        kwargs["json"] = {"new_lvl2_ids": []}  # 202, nothing queued
     elif path.endswith("/user/token") and method == "POST":
         kwargs["json"] = {"description": "sweep"}
     elif path == "/schema/api/v2/types":
@@ -105,24 +227,30 @@ def make_request(demo_server, ids, path: str, method: str) -> tuple[str, dict]:
 
 def test_the_sweep_sees_the_whole_surface(routes):
     # The sweeps below read the route table from the app; make sure it is the full one
-    # (91 route/method pairs when written). A new route needs no edit here unless it has a
-    # path parameter or body make_request() does not know, and then the sweeps fail loudly.
+    # (91 route/method pairs when written, 118 with the chunkedgraph and the L2 cache). A new
+    # route needs no edit here unless it has a path parameter or body make_request() does not
+    # know, and then the sweeps fail loudly.
     paths = {p for p, _ in routes}
-    assert len(routes) >= 91, sorted(routes)
+    assert len(routes) >= 118, sorted(routes)
     for must in ("/segmentation/api/v1/table/{table}/past_id_mapping",
                  "/materialize/api/v2/datastack/{datastack}/version/{version}/table/{table}/count",
                  "/materialize/api/v3/datastack/{datastack}/query",
-                 "/sticky_auth/api/v1/user/token/{token_id}"):
+                 "/sticky_auth/api/v1/user/token/{token_id}",
+                 "/segmentation/api/v1/table/{table}/root/{root_id}/change_log",
+                 "/segmentation/api/v1/table/{table}/merge",
+                 "/meshing/api/v1/table/{table}/remeshing",
+                 "/l2cache/api/v1/table/{table}/attributes"):
         assert must in paths
 
 
-def test_every_route_answers_with_a_token_in_header_parameter_or_cookie(demo_server, ids, routes):
+def test_every_route_answers_with_a_token_in_header_parameter_or_cookie(
+        demo_server, ids, routes, edits):
     failures = []
     for path, method in routes:
         for how in ("header", "param", "cookie"):
             if how == "param" and path == "/sticky_auth/settings/tokens":
                 continue  # a browser page: moves the token into a cookie with a redirect
-            url, kwargs = make_request(demo_server, ids, path, method)
+            url, kwargs = make_request(demo_server, ids, path, method, edits)
             token = demo_server.token
             if how == "header":
                 kwargs["headers"] = {"Authorization": f"Bearer {token}"}
@@ -133,13 +261,17 @@ def test_every_route_answers_with_a_token_in_header_parameter_or_cookie(demo_ser
             r = requests.request(method, url, timeout=TIMEOUT, allow_redirects=False, **kwargs)
             if not 200 <= r.status_code < 300:
                 failures.append(f"{method} {path} ({how}): {r.status_code} {r.text[:150]}")
+            elif path.endswith(("/undo", "/redo")) and r.json() != {
+                    "operation_id": None, "new_root_ids": []}:
+                failures.append(f"{method} {path} ({how}) changed the graph: {r.text[:150]}")
     assert not failures, "\n".join(failures)
 
 
-def test_no_token_gives_401_json_on_protected_routes_and_never_a_redirect(demo_server, ids, routes):
+def test_no_token_gives_401_json_on_protected_routes_and_never_a_redirect(
+        demo_server, ids, routes, edits):
     failures = []
     for path, method in routes:
-        url, kwargs = make_request(demo_server, ids, path, method)
+        url, kwargs = make_request(demo_server, ids, path, method, edits)
         r = requests.request(method, url, timeout=TIMEOUT, allow_redirects=False, **kwargs)
         if path in OPEN:
             ok = 200 <= r.status_code < 300
@@ -151,7 +283,8 @@ def test_no_token_gives_401_json_on_protected_routes_and_never_a_redirect(demo_s
     assert not failures, "\n".join(failures)
 
 
-def test_guest_gets_403_on_datastack_data_but_may_use_the_auth_api(demo_server, ids, routes):
+def test_guest_gets_403_on_datastack_data_but_may_use_the_auth_api(
+        demo_server, ids, routes, edits):
     """Datastack services check `view`; the auth API and the listing routes do not."""
     guest = demo_server.tokens["guest"]
     unchecked = ("/auth/", "/sticky_auth/", "/info/api/v2/datastacks",
@@ -161,7 +294,7 @@ def test_guest_gets_403_on_datastack_data_but_may_use_the_auth_api(demo_server, 
     for path, method in routes:
         if path in OPEN or "{token_id}" in path:
             continue
-        url, kwargs = make_request(demo_server, ids, path, method)
+        url, kwargs = make_request(demo_server, ids, path, method, edits)
         kwargs["headers"] = {"Authorization": f"Bearer {guest}"}
         r = requests.request(method, url, timeout=TIMEOUT, allow_redirects=False, **kwargs)
         if path.endswith(admin_only):

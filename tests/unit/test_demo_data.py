@@ -4,8 +4,9 @@ import duckdb
 import numpy as np
 import pytest
 
+from cave_widgets.server.chunkedgraph.storage import load_graph
 from cave_widgets.server.demo import build, catalog
-from cave_widgets.server.segmentation_index import SegmentationIndex
+from cave_widgets.server.demo.segmentation import graph_meta
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +84,12 @@ def test_edits_fall_between_every_pair_of_versions_and_after_the_last(con):
 
 
 def test_stored_roots_are_those_of_the_base_time(con):
-    index = SegmentationIndex(con.cursor())
+    graph = load_graph(con.cursor(), graph_meta(), catalog.HISTORY_START)
     base = con.execute("SELECT base_time FROM demo.meta").fetchone()[0]
     svs, roots = con.execute(
         "SELECT list(post_pt_supervoxel_id), list(post_pt_root_id) FROM demo.synapses").fetchone()
-    assert np.array_equal(index.roots_of(np.array(svs), base), np.array(roots))
+    got = graph.roots_of(np.array(svs, dtype=np.uint64), base)
+    assert np.array_equal(got.astype(np.int64), np.array(roots))
 
 
 def test_autapses_are_invalid(con):

@@ -17,7 +17,8 @@ import numpy as np
 import pyarrow as pa
 
 from .. import schemas
-from . import catalog, segmentation, tables
+from ..chunkedgraph import edits, geometry, graph, hierarchy, meta, spans, storage
+from . import catalog, morphology, segmentation, tables
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +32,15 @@ class Scale:
     mean_svs_per_cell: int
     n_synapses: int
     n_operations: int
+    synapses_per_contact: float  # connection strength: longer runs, fewer dendrites
 
 
 SCALES = {
     s.name: s
     for s in [
-        Scale("small", 400, 24, 20_000, 80),
-        Scale("default", 8_000, 24, 2_000_000, 600),
-        Scale("large", 60_000, 24, 50_000_000, 3_000),
+        Scale("small", 400, 24, 20_000, 80, 25),
+        Scale("default", 8_000, 24, 2_000_000, 600, 40),
+        Scale("large", 60_000, 24, 50_000_000, 3_000, 80),
     ]
 }
 
@@ -53,7 +55,8 @@ def cache_dir() -> Path:
 
 def fingerprint(scale: Scale) -> str:
     h = hashlib.sha256(f"{SEED}|{scale}".encode())
-    for module in (catalog, segmentation, tables, schemas):
+    for module in (catalog, segmentation, tables, schemas, morphology, edits, geometry, graph,
+                   hierarchy, meta, spans, storage):
         h.update(Path(module.__file__).read_bytes())
     h.update(Path(__file__).read_bytes())
     return h.hexdigest()[:16]
@@ -90,26 +93,33 @@ def ensure_demo_database(scale: str = "small", directory: Path | None = None) ->
 
 def build_database(spec: Scale, path: Path) -> None:
     rng = np.random.default_rng(SEED)
-    cells = segmentation.make_cells(rng, spec.n_cells, spec.mean_svs_per_cell)
-    history = segmentation.make_history(rng, cells, spec.n_operations)
+    seg, _ = segmentation.build(rng, spec.n_cells, spec.n_synapses, spec.n_operations,
+                                spec.synapses_per_contact)
     base_time = max(v.time_stamp for v in catalog.VERSIONS if not v.expired)
-    base_roots = history.roots_at(base_time, len(cells.svs))
+
+    def base_roots(svs):
+        return seg.graph.roots_of(np.asarray(svs, dtype=np.uint64), base_time)
 
     con = duckdb.connect(str(path))
     try:
-        for i, batch in enumerate(
-            tables.synapse_batches(rng, cells, base_roots, spec.n_synapses)
-        ):
+        for i, batch in enumerate(tables.synapse_batches(rng, seg, base_roots, spec.n_synapses)):
             _write(con, "synapses", batch, append=i > 0)
-        nuclei, nucleus_ids = tables.nuclei_batch(rng, cells, base_roots)
+        nuclei, nucleus_ids = tables.nuclei_batch(rng, seg, base_roots)
         _write(con, "nuclei", nuclei)
-        cell_types, coarse = tables.cell_type_batch(rng, cells, base_roots)
+        cell_types, coarse = tables.cell_type_batch(rng, seg, base_roots)
         _write(con, "cell_types", cell_types)
         _write(con, "cell_type_ref", tables.cell_type_ref_batch(rng, nucleus_ids, coarse))
-        _write_history(con, cells, history)
+        for name, table in {**storage.graph_tables(seg.graph),
+                            **storage.geometry_tables(seg.geometry)}.items():
+            _write_table(con, name, table)
+        l2 = storage.all_l2_ids(seg.graph)
+        for lo in range(0, len(l2), 500_000):
+            part = storage.l2_table(seg.geometry, l2[lo:lo + 500_000], seg.graph.children)
+            _write_table(con, "l2_attributes", part, append=lo > 0)
         con.execute(
-            "CREATE TABLE meta AS SELECT ? AS scale, ? AS base_time, ? AS fingerprint",
-            [spec.name, base_time, fingerprint(spec)],
+            "CREATE TABLE meta AS SELECT ? AS scale, ? AS base_time, ? AS fingerprint, "
+            "?::UBIGINT AS next_root",
+            [spec.name, base_time, fingerprint(spec), seg.next_root],
         )
         con.execute("CHECKPOINT")
     finally:
@@ -117,43 +127,13 @@ def build_database(spec: Scale, path: Path) -> None:
 
 
 def _write(con, name: str, batch: pa.RecordBatch, append: bool = False) -> None:
-    con.register("incoming", pa.Table.from_batches([batch]))
+    _write_table(con, name, pa.Table.from_batches([batch]), append)
+
+
+def _write_table(con, name: str, table: pa.Table, append: bool = False) -> None:
+    con.register("incoming", table)
     if append:
         con.execute(f"INSERT INTO {name} SELECT * FROM incoming")
     else:
-        con.execute(f"CREATE TABLE {name} AS SELECT * FROM incoming")
-    con.unregister("incoming")
-
-
-def _write_history(con, cells: segmentation.Cells, h: segmentation.History) -> None:
-    def inf_to_null(a):
-        return pa.array(np.where(np.isinf(a), np.nan, a), pa.float64(), from_pandas=True)
-
-    spans = pa.table(
-        {
-            "sv": cells.svs[h.span_sv],
-            "root": h.span_root,
-            "t_from": h.span_from,
-            "t_to": inf_to_null(h.span_to),
-        }
-    )
-    roots = pa.table(
-        {
-            "root": h.root_id,
-            "created": h.root_created,
-            "retired": inf_to_null(h.root_retired),
-            "operation": h.root_operation,
-        }
-    )
-    lineage = pa.table(
-        {
-            "parent": h.lineage_parent,
-            "child": h.lineage_child,
-            "operation": h.lineage_operation,
-            "t": h.lineage_time,
-        }
-    )
-    for name, table in [("sv_spans", spans), ("roots", roots), ("lineage", lineage)]:
-        con.register("incoming", table)
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM incoming ORDER BY 1")
-        con.unregister("incoming")
+    con.unregister("incoming")

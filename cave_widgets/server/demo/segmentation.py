@@ -1,11 +1,13 @@
-"""A synthetic proofreading history: cells made of supervoxels, and the root ids they carry
-over time as merges and splits are applied.
+"""The demo segmentation: neuron shapes cut into supervoxels and level-2 chunks, the
+chunkedgraph hierarchy over them, and a proofreading history replayed as real edits.
 
-The model follows the chunkedgraph: a root id names one connected set of supervoxels; every
-edit retires the roots it touches and creates new ones, and lineage edges point from each
-retired root to the roots made from it. Two kinds of edits happen here, as in real
-proofreading: a detached fragment of a cell is merged back into it, and two cells that were
-wrongly merged are split apart.
+Cells are made by morphology.py; geometry.py cuts their segments and somas into pieces per
+level-2 chunk; a supervoxel is a run of pieces of one branch inside one chunk (or a soma's
+piece of a chunk). Supervoxel edges join consecutive runs, branch points, and the soma's
+pieces. The initial segmentation has errors a proofreader fixes later: detached fragments
+(a branch edge missing, merged back later) and false merges (an extra edge between two cells
+where one's axon runs along the other's dendrite, split later). The edits run through
+chunkedgraph/edits.py, the same code that applies users' edits on the server.
 """
 
 from __future__ import annotations
@@ -14,193 +16,320 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .catalog import DAY, HISTORY_START, LAST_EDIT
+from ..chunkedgraph import edits, hierarchy
+from ..chunkedgraph.geometry import Geometry, ball_chunks, chunk_key, segment_pieces
+from ..chunkedgraph.graph import INF, Edges, Graph, Roots
+from ..chunkedgraph.meta import GraphMeta
+from ..chunkedgraph.spans import Grouped, SpanIndex
+from . import morphology
+from .catalog import DAY, HISTORY_START, LAST_EDIT, SEGMENTATION_RESOLUTION, VERSIONS
 
-SUPERVOXEL_BASE = 1 << 56  # layer-1 ids live in [2^56, 2^57)
 ROOT_BASE = 864691135_000_000_000  # top byte 12: minnie65-style root ids
-VOLUME_MIN = np.array([100_000, 100_000, 15_000])
+VOLUME_MIN = np.array([100_000, 100_000, 15_000])  # 4×4×40 nm voxels
 VOLUME_MAX = np.array([400_000, 300_000, 27_000])
+VOXEL_NM = np.array([4.0, 4.0, 40.0])
+DEMO_USER = "1"
+
+
+def graph_meta() -> GraphMeta:
+    res = np.array(SEGMENTATION_RESOLUTION)
+    lo = (VOLUME_MIN * VOXEL_NM / res).astype(int)
+    hi = (VOLUME_MAX * VOXEL_NM / res).astype(int)
+    return GraphMeta((256, 256, 512), tuple(SEGMENTATION_RESOLUTION), tuple(lo), tuple(hi - lo))
 
 
 @dataclass
-class Cells:
-    soma: np.ndarray  # (n_cells, 3) int64 voxel positions
-    sv_offsets: np.ndarray  # (n_cells + 1,) start of each cell's supervoxels in `svs`
-    svs: np.ndarray  # (n_svs,) int64 supervoxel ids, grouped by cell
-
-    @property
-    def n_cells(self) -> int:
-        return len(self.soma)
-
-    @property
-    def sv_cell(self) -> np.ndarray:
-        return np.repeat(np.arange(self.n_cells), np.diff(self.sv_offsets))
+class Segmentation:
+    meta: GraphMeta
+    morph: morphology.Morphology
+    geometry: Geometry
+    graph: Graph
+    sv_cell: np.ndarray  # cell of each supervoxel (graph.sv_ids order)
+    next_root: int
 
 
-@dataclass
-class History:
-    """Everything the chunkedgraph routes need, as flat arrays.
-
-    spans: supervoxel (by index into Cells.svs) → root over the interval [t_from, t_to).
-    roots: every root ever made, its creation and retirement time (inf while current).
-    lineage: parent → child edges with the operation and its time.
-    """
-
-    span_sv: np.ndarray
-    span_root: np.ndarray
-    span_from: np.ndarray
-    span_to: np.ndarray
-    root_id: np.ndarray
-    root_created: np.ndarray
-    root_retired: np.ndarray
-    root_operation: np.ndarray  # operation that created it; 0 for initial roots
-    lineage_parent: np.ndarray
-    lineage_child: np.ndarray
-    lineage_operation: np.ndarray
-    lineage_time: np.ndarray
-
-    def roots_at(self, t: float, n_svs: int) -> np.ndarray:
-        """Root id of every supervoxel at time t (index-aligned with Cells.svs)."""
-        live = (self.span_from <= t) & (self.span_to > t)
-        out = np.zeros(n_svs, dtype=np.int64)
-        out[self.span_sv[live]] = self.span_root[live]
-        return out
-
-
-def make_cells(rng: np.random.Generator, n_cells: int, mean_svs: int) -> Cells:
+def make_somas(rng: np.random.Generator, n_cells: int) -> np.ndarray:
     soma = rng.integers(VOLUME_MIN + 5_000, VOLUME_MAX - 5_000, size=(n_cells, 3))
     soma[:, 2] = rng.integers(VOLUME_MIN[2] + 500, VOLUME_MAX[2] - 500, size=n_cells)
-    counts = np.maximum(4, rng.poisson(mean_svs, size=n_cells))
-    offsets = np.concatenate([[0], np.cumsum(counts)])
-    n_svs = int(offsets[-1])
-    ids = np.unique(rng.integers(0, 1 << 55, size=int(n_svs * 1.05) + 16, dtype=np.int64))
-    while len(ids) < n_svs:  # astronomically unlikely, but never hand out a duplicate
-        extra = rng.integers(0, 1 << 55, size=n_svs, dtype=np.int64)
-        ids = np.unique(np.concatenate([ids, extra]))
-    ids = rng.permutation(ids)[:n_svs] + SUPERVOXEL_BASE
-    return Cells(soma=soma.astype(np.int64), sv_offsets=offsets, svs=ids)
+    return soma * VOXEL_NM
 
 
-class _HistoryBuilder:
-    def __init__(self, rng: np.random.Generator, n_svs: int):
-        self.rng = rng
-        self.next_seq = 0
-        self.sv_root = np.zeros(n_svs, dtype=np.int64)
-        self.sv_span = np.zeros(n_svs, dtype=np.int64)
-        self.members: dict[int, np.ndarray] = {}
-        self.span_sv: list[np.ndarray] = []
-        self.span_root: list[np.ndarray] = []
-        self.span_from: list[np.ndarray] = []
-        self.span_to = np.empty(0)
-        self.n_spans = 0
-        self.roots: dict[int, list] = {}  # root → [created, retired, operation]
-        self.lineage: list[tuple[int, int, int, float]] = []
-        # (span rows superseded, time, supervoxels): closed in finish() once all are known
-        self.closing: list[tuple[np.ndarray, float, np.ndarray]] = []
-
-    def new_root(self, sv_index: np.ndarray, t: float, operation: int) -> int:
-        # Roots grow with time, like the chunkedgraph's per-chunk counters.
-        root = ROOT_BASE + self.next_seq * 1_009 + int(self.rng.integers(0, 1_000))
-        self.next_seq += 1
-        self.members[root] = sv_index
-        self.roots[root] = [t, np.inf, operation]
-        start = self.n_spans
-        self.span_sv.append(sv_index)
-        self.span_root.append(np.full(len(sv_index), root, dtype=np.int64))
-        self.span_from.append(np.full(len(sv_index), t))
-        self.n_spans += len(sv_index)
-        self.sv_root[sv_index] = root
-        self.closing.append((self.sv_span[sv_index].copy(), t, sv_index))
-        self.sv_span[sv_index] = np.arange(start, start + len(sv_index))
-        return root
-
-    def retire(self, root: int, t: float) -> np.ndarray:
-        self.roots[root][1] = t
-        return self.members.pop(root)
-
-    def merge(self, a: int, b: int, t: float, operation: int) -> None:
-        svs = np.concatenate([self.retire(a, t), self.retire(b, t)])
-        child = self.new_root(svs, t, operation)
-        self.lineage += [(a, child, operation, t), (b, child, operation, t)]
-
-    def split(self, root: int, parts: list[np.ndarray], t: float, operation: int) -> None:
-        self.retire(root, t)
-        for part in parts:
-            child = self.new_root(part, t, operation)
-            self.lineage.append((root, child, operation, t))
-
-    def finish(self) -> History:
-        span_to = np.full(self.n_spans, np.inf)
-        for old_spans, t, _ in self.closing:
-            if t > HISTORY_START:  # initial roots have no earlier span to close
-                span_to[old_spans] = t
-        roots = np.array(sorted(self.roots), dtype=np.int64)
-        info = np.array([self.roots[int(r)] for r in roots], dtype=float).reshape(-1, 3)
-        lin = np.array(self.lineage, dtype=object).reshape(-1, 4)
-        return History(
-            span_sv=np.concatenate(self.span_sv),
-            span_root=np.concatenate(self.span_root),
-            span_from=np.concatenate(self.span_from),
-            span_to=span_to,
-            root_id=roots,
-            root_created=info[:, 0],
-            root_retired=info[:, 1],
-            root_operation=info[:, 2].astype(np.int64),
-            lineage_parent=lin[:, 0].astype(np.int64),
-            lineage_child=lin[:, 1].astype(np.int64),
-            lineage_operation=lin[:, 2].astype(np.int64),
-            lineage_time=lin[:, 3].astype(float),
-        )
+def build(rng: np.random.Generator, n_cells: int, n_synapses: int, n_operations: int,
+          per_contact: float) -> tuple[Segmentation, np.ndarray]:
+    """The segmentation and each cell's output weight (for the synapse table)."""
+    meta = graph_meta()
+    soma = make_somas(rng, n_cells)
+    out_weight = rng.lognormal(0, 1.0, size=n_cells)
+    in_weight = rng.lognormal(0, 0.7, size=n_cells)
+    # A few percent more synapses than asked: points that land on another cell are dropped.
+    in_counts = rng.multinomial(int(n_synapses * 1.04) + 8, in_weight / in_weight.sum())
+    lo, hi = VOLUME_MIN * VOXEL_NM, VOLUME_MAX * VOXEL_NM
+    morph = morphology.make_morphology(rng, soma, lo, hi, in_counts, out_weight / out_weight.sum(),
+                                       per_contact)
+    geo, sv_cell, true_edges, sv_pos = _cut(meta, morph, rng)
+    graph, next_root, errors = _initial_graph(meta, geo, sv_cell, true_edges, morph, rng,
+                                              n_operations)
+    seg = Segmentation(meta, morph, geo, graph, sv_cell, next_root)
+    _replay_history(seg, errors, sv_pos, rng)
+    return seg, out_weight
 
 
-def make_history(rng: np.random.Generator, cells: Cells, n_operations: int) -> History:
-    """Initial segmentation with detached fragments and false merges, then the edits that fix
-    them at random times between HISTORY_START and LAST_EDIT."""
-    n = cells.n_cells
-    off = cells.sv_offsets
+# --- geometry → supervoxels ------------------------------------------------------------------
+
+
+def _cut(meta: GraphMeta, m: morphology.Morphology, rng):
+    n_pl = len(m.pl_cell)
+    size = np.diff(m.pl_offset)
+    first_vertex = m.pl_offset[:-1]
+    seg_pl = np.repeat(np.arange(n_pl), size - 1)
+    seg_start = np.concatenate([np.arange(o, o + k - 1) for o, k in zip(first_vertex, size)])
+    a, b = m.vertices[seg_start], m.vertices[seg_start + 1]
+    seg_first = np.concatenate([[0], np.cumsum(size - 1)])  # first segment of each polyline
+    seg, t0, t1, chunk, _, _ = segment_pieces(meta, a, b)
+    keep = t1 - t0 > 1e-9
+    seg, t0, t1, chunk = seg[keep], t0[keep], t1[keep], chunk[keep]
+    key = chunk_key(chunk)
+    pl = seg_pl[seg]
+    new_run = np.r_[True, (pl[1:] != pl[:-1]) | (key[1:] != key[:-1])]
+    run = np.cumsum(new_run) - 1
+    n_runs = int(run[-1]) + 1
+    run_key = key[new_run]
+    run_pl = pl[new_run]
+    run_cell = m.pl_cell[run_pl]
+    run_first = np.flatnonzero(new_run)
+    run_mid = (a[seg[run_first]] + b[seg[run_first]]) / 2
+    # Soma pieces: every chunk the ball meets.
+    cell_of, soma_chunk = ball_chunks(meta, m.soma, m.soma_radius)
+    soma_key = chunk_key(soma_chunk)
+    # Supervoxels: runs, then soma pieces; ids numbered per chunk.
+    sv_key = np.concatenate([run_key, soma_key])
+    sv_cell = np.concatenate([run_cell, cell_of])
+    order = np.lexsort((np.arange(len(sv_key)), sv_key))
+    start = np.r_[True, sv_key[order][1:] != sv_key[order][:-1]]
+    rank = np.arange(len(order)) - np.maximum.accumulate(np.where(start, np.arange(len(order)),
+                                                                  0))
+    seg_id = np.empty(len(order), dtype=np.uint64)
+    seg_id[order] = (rank + 1).astype(np.uint64)
+    from ..chunkedgraph.geometry import unkey
+
+    sv = meta.pack(1, unkey(sv_key), seg_id)
+    run_sv, soma_sv = sv[:n_runs], sv[n_runs:]
+
+    def soma_sv_at(cells, keys):
+        k = cells.astype(np.int64) * (1 << 62 >> 2) + keys  # (cell, chunk) as one sortable key
+        ks = cell_of.astype(np.int64) * (1 << 62 >> 2) + soma_key
+        o = np.argsort(ks)
+        i = np.clip(np.searchsorted(ks[o], k), 0, len(o) - 1)
+        found = ks[o][i] == k
+        return np.where(found, soma_sv[o][i], 0)
+
+    ea, eb = [], []
+    same_pl = run_pl[1:] == run_pl[:-1]
+    ea.append(run_sv[:-1][same_pl])
+    eb.append(run_sv[1:][same_pl])
+    # branch points: a child's first run joins the parent's run holding the attach vertex
+    pl_first_run = np.full(n_pl, -1)
+    pl_first_run[run_pl[::-1]] = np.arange(n_runs)[::-1]
+    child = np.flatnonzero(m.pl_parent >= 0)
+    attach_seg = seg_first[m.pl_parent[child]] + m.pl_parent_vertex[child] - 1
+    last_piece = np.searchsorted(seg, attach_seg, "right") - 1
+    ea.append(run_sv[pl_first_run[child]])
+    eb.append(run_sv[run[last_piece]])
+    # root branches join the soma's piece in their first chunk
+    rooted = np.flatnonzero(m.pl_parent < 0)
+    first = pl_first_run[rooted]
+    s = soma_sv_at(m.pl_cell[rooted], run_key[first])
+    ea.append(run_sv[first][s != 0])
+    eb.append(s[s != 0])
+    # soma pieces in face-adjacent chunks
+    for axis in range(3):
+        step = np.zeros(3, np.int64)
+        step[axis] = 1
+        nb = soma_sv_at(cell_of, chunk_key(soma_chunk + step))
+        ea.append(soma_sv[nb != 0])
+        eb.append(nb[nb != 0])
+    ea, eb = np.concatenate(ea), np.concatenate(eb)
+    ok = ea != eb
+    edges = np.sort(np.stack([ea[ok], eb[ok]], 1), axis=1)
+    edges = np.unique(edges, axis=0)
+
+    pieces_key = np.concatenate([key, soma_key])
+    pieces_kind = np.r_[np.zeros(len(key), np.int64), np.ones(len(soma_key), np.int64)]
+    pieces_ref = np.concatenate([seg, cell_of])
+    pieces_sv = np.concatenate([run_sv[run], soma_sv])
+    o = np.argsort(pieces_key, kind="stable")
+    geo = Geometry(
+        meta=meta, soma_centre=m.soma, soma_radius=m.soma_radius, seg_a=a, seg_b=b,
+        seg_radius=m.pl_radius[seg_pl], seg_cell=m.pl_cell[seg_pl],
+        piece_key=pieces_key[o], piece_kind=pieces_kind[o], piece_ref=pieces_ref[o],
+        piece_sv=pieces_sv[o],
+        piece_t0=np.concatenate([t0, np.zeros(len(soma_key))])[o],
+        piece_t1=np.concatenate([t1, np.zeros(len(soma_key))])[o])
+    sv_order = np.argsort(sv)
+    sv_pos = np.concatenate([run_mid, m.soma[cell_of]])[sv_order]
+    return geo, sv_cell[sv_order], edges, (sv[sv_order], sv_pos)
+
+
+# --- the initial graph, with its errors ------------------------------------------------------
+
+
+def _initial_graph(meta, geo, sv_cell, true_edges, m, rng, n_operations):
+    svs = np.sort(geo.piece_sv[np.unique(geo.piece_sv, return_index=True)[1]])
+    n = len(m.soma)
+    cell_of = lambda ids: sv_cell[np.searchsorted(svs, ids)]
+    # detached fragments: a branch edge (between chunks, not at the soma) missing at first
+    ca, cb = cell_of(true_edges[:, 0]), cell_of(true_edges[:, 1])
+    cross = chunk_key(meta.chunk(true_edges[:, 0])) != chunk_key(meta.chunk(true_edges[:, 1]))
     n_false = min(n_operations * 2 // 5, n // 4)
     n_frag = min(n_operations - n_false, n // 2)
-    order = rng.permutation(n)
-    false_pairs = order[: 2 * n_false].reshape(-1, 2)
-    frag_cells = rng.choice(n, size=n_frag, replace=False)
+    soma_svs = set(geo.piece_sv[geo.piece_kind == 1].tolist())
+    candidates = np.flatnonzero(cross & (ca == cb))
+    rng.shuffle(candidates)
+    frag_edges, used = [], set()
+    for e in candidates.tolist():
+        c = int(ca[e])
+        a, b = true_edges[e].tolist()
+        if c in used or a in soma_svs or b in soma_svs:
+            continue
+        used.add(c)
+        frag_edges.append(e)
+        if len(frag_edges) == n_frag:
+            break
+    # false merges: where one cell's axon runs along another's dendrite
+    false_edges, paired = [], set()
+    for k in rng.permutation(len(m.contact_post)).tolist():
+        post, pre = int(m.contact_post[k]), int(m.contact_pre[k])
+        if post == pre or post in paired or pre in paired:
+            continue
+        p = m.run_points[m.run_offset[k]]
+        sv_pre, sv_post = geo.supervoxel_at(np.stack([p, p + m.run_shift[k]]))
+        if 0 in (sv_pre, sv_post) or cell_of([sv_pre])[0] != pre or cell_of([sv_post])[0] != post:
+            continue
+        if np.abs(meta.chunk([sv_pre])[0] - meta.chunk([sv_post])[0]).sum() > 1:
+            continue
+        paired |= {post, pre}
+        false_edges.append(sorted((int(sv_pre), int(sv_post))))
+        if len(false_edges) == n_false:
+            break
+    false_edges = np.array(false_edges, dtype=np.uint64).reshape(-1, 2)
+    missing = np.zeros(len(true_edges), bool)
+    missing[frag_edges] = True
+    all_edges = np.concatenate([true_edges, false_edges])
+    n_true, n_all = len(true_edges), len(all_edges)
+    t_from = np.full(n_all, HISTORY_START)
+    t_to = np.full(n_all, INF)
+    t_from[:n_true][missing] = INF  # added by their merge during the history
+    affinity = np.concatenate([rng.uniform(0.7, 1.0, n_true), rng.uniform(0.05, 0.3,
+                                                                          len(false_edges))])
+    area = np.concatenate([rng.integers(200, 2000, n_true), rng.integers(5, 60, len(false_edges))])
+    edges = Edges.undirected(all_edges[:, 0], all_edges[:, 1], t_from, t_to, affinity, area)
 
-    builder = _HistoryBuilder(rng, len(cells.svs))
-    fragment: dict[int, np.ndarray] = {}
-    for c in frag_cells:
-        size = off[c + 1] - off[c]
-        k = max(1, int(size * rng.uniform(0.1, 0.3)))
-        fragment[int(c)] = np.arange(off[c + 1] - k, off[c + 1])
+    active = t_from <= HISTORY_START
+    act = all_edges[active]
+    obj = edits.components(svs, act[:, 0], act[:, 1])
+    key = chunk_key(meta.chunk(svs))
+    ia, ib = np.searchsorted(svs, act[:, 0]), np.searchsorted(svs, act[:, 1])
+    within = key[ia] == key[ib]
+    l2_label = edits.components(svs, act[within, 0], act[within, 1])
+    labels, first, l2_of = np.unique(l2_label, return_index=True, return_inverse=True)
+    l2_ids = hierarchy.bulk_allocate(meta)(2, meta.chunk(svs[first]), None)
+    sv_l2 = l2_ids[l2_of]
+    objects, obj_index = np.unique(obj, return_inverse=True)
+    l2_obj = obj_index[first]
+    child, parent, owner = hierarchy.build(meta, l2_obj, l2_ids, hierarchy.bulk_allocate(meta))
+    n_obj = len(objects)
+    roots = (ROOT_BASE + np.arange(n_obj) * edits.ROOT_STEP
+             + rng.integers(0, 1_000, n_obj)).astype(np.uint64)
+    parent = np.where(parent == hierarchy.ROOT, roots[owner], parent)
+    keys = np.concatenate([svs, child])
+    values = np.concatenate([sv_l2, parent])
+    graph = Graph(
+        meta, svs, edges,
+        sv_root=SpanIndex(svs, np.full(len(svs), HISTORY_START), roots[obj_index]),
+        parent=SpanIndex(keys, np.full(len(keys), HISTORY_START), values),
+        children=Grouped(values, keys),
+        roots=Roots(roots, np.full(n_obj, HISTORY_START), np.full(n_obj, INF),
+                    np.zeros(n_obj, np.int64), np.zeros(n_obj, np.int64)),
+        operations={}, history_start=HISTORY_START)
+    errors = {"fragments": true_edges[frag_edges], "false": false_edges}
+    return graph, int(roots.max()), errors
 
-    def body(c: int) -> np.ndarray:
-        end = off[c + 1] - len(fragment.get(c, ()))
-        return np.arange(off[c], end)
 
-    paired = {int(c) for c in false_pairs.ravel()}
-    for a, b in false_pairs:
-        builder.new_root(np.concatenate([body(int(a)), body(int(b))]), HISTORY_START, 0)
-    for c in range(n):
-        if c not in paired:
-            builder.new_root(body(c), HISTORY_START, 0)
-    for c in sorted(fragment):
-        builder.new_root(fragment[c], HISTORY_START, 0)
+def _replay_history(seg: Segmentation, errors: dict, sv_pos, rng) -> None:
+    ids, pos = sv_pos
+    ops = [("merge", e) for e in errors["fragments"]] + [("split", e) for e in errors["false"]]
+    ops = [ops[i] for i in rng.permutation(len(ops))]
+    marks = sorted(v.time_stamp for v in VERSIONS) + [LAST_EDIT]
+    times = _edit_times(rng, len(ops), marks)
+    _place_visible_edits(seg, ops, times, marks)
+    alloc = edits.Allocators(seg.graph, seg.next_root)
+    res = np.array(seg.meta.resolution)
 
-    edits = [("split", int(a), int(b)) for a, b in false_pairs]
-    edits += [("merge", c, -1) for c in sorted(fragment)]
-    edits = [edits[i] for i in rng.permutation(len(edits))]
-    times = np.sort(rng.uniform(HISTORY_START + DAY, LAST_EDIT, size=len(edits)))
-    sv_cell = cells.sv_cell
-    for op_id, ((kind, a, _partner), t) in enumerate(zip(edits, times), start=1):
-        t = float(t)
+    def voxel(sv):
+        return np.rint(pos[np.searchsorted(ids, sv)] / res).astype(int).tolist()
+
+    for op, ((kind, (a, b)), t) in enumerate(zip(ops, times), start=1):
+        a, b = int(a), int(b)
+        record = {"user": DEMO_USER, "operation_status": 0, "operation_exception": ""}
         if kind == "merge":
-            frag_root = int(builder.sv_root[fragment[a][0]])
-            main_root = int(builder.sv_root[off[a]])
-            if frag_root != main_root:
-                builder.merge(main_root, frag_root, t, op_id)
+            record.update(source_coords=[voxel(a)], sink_coords=[voxel(b)])
+            edits.apply(seg.graph, alloc, op, float(t), add=[(a, b)], record=record)
         else:
-            root = int(builder.sv_root[off[a]])
-            svs = builder.members[root]
-            in_a = sv_cell[svs] == a
-            if in_a.all():
-                continue
-            builder.split(root, [svs[in_a], svs[~in_a]], t, op_id)
-    return builder.finish()
+            record.update(source_ids=[a], sink_ids=[b], source_coords=[voxel(a)],
+                          sink_coords=[voxel(b)], bb_offset=[240, 240, 24])
+            edits.apply(seg.graph, alloc, op, float(t), remove=[(a, b)], record=record)
+    seg.next_root = alloc.next_root
+
+
+def _edit_times(rng, n: int, marks: list) -> np.ndarray:
+    """Sorted edit times with at least one edit between every two versions and one after the
+    newest (before LAST_EDIT), as far as `n` allows. A time is only ever taken from a span
+    that keeps one, or from before the first version, so filling one span never empties
+    another."""
+    times = np.sort(rng.uniform(HISTORY_START + DAY, LAST_EDIT, size=n))
+    for _ in range(len(marks)):
+        span = np.searchsorted(marks, times, side="left") - 1  # -1: before the first version
+        counts = np.bincount(span + 1, minlength=len(marks))  # [before, (m0, m1], ...]
+        empty = [i for i in range(1, len(marks)) if counts[i] == 0]
+        donors = np.flatnonzero((counts > 1) | ((np.arange(len(counts)) == 0) & (counts > 0)))
+        if not empty or not len(donors):
+            break
+        take = int(np.flatnonzero(span + 1 == donors[np.argmax(counts[donors])])[0])
+        i = empty[-1]
+        times[take] = rng.uniform(marks[i - 1], marks[i])
+        times = np.sort(times)
+    return times
+
+
+def _place_visible_edits(seg: Segmentation, ops: list, times: np.ndarray, marks: list) -> None:
+    """Reorder `ops` (in place) so that every span between versions, and the span after the
+    newest one, has an edit that changes the root of a cell with output synapses: live
+    queries and version diffs then see root ids change. After the newest version that is the
+    edit touching the most synapses. Later spans are served first and only take edits from
+    earlier positions, so an earlier span that gave its edit away is checked afterwards."""
+    m = seg.morph
+    output = np.bincount(m.contact_pre, weights=m.contact_count, minlength=len(m.soma))
+
+    def cell(sv) -> int:
+        return int(seg.sv_cell[np.searchsorted(seg.graph.sv_ids, np.uint64(sv))])
+
+    # Both sides' roots change (a merge retires the cell's and the fragment's root; a split
+    # the merged root of both cells).
+    score = np.array([output[list({cell(a), cell(b)})].sum() for _, (a, b) in ops])
+    span = np.searchsorted(marks, times, side="left") - 1
+    for i in range(len(marks) - 1, 0, -1):
+        here = np.flatnonzero(span == i - 1)
+        if not len(here):
+            continue
+        last_span = i == len(marks) - 1
+        if not last_span and (score[here] > 0).any():
+            continue
+        pool = np.arange(here[-1] + 1) if last_span else np.arange(here[0])
+        if not len(pool):
+            continue
+        best = int(pool[np.argmax(score[pool])])
+        if score[best] <= score[here[-1]]:
+            continue
+        j = int(here[-1])
+        ops[j], ops[best] = ops[best], ops[j]
+        score[j], score[best] = score[best], score[j]

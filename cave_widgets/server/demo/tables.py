@@ -2,8 +2,10 @@
 
 Each stored table has the flattened columns of its schema plus two bookkeeping columns,
 ``created`` and ``deleted`` (seconds relative to the anchor; deleted is null while the row is
-live). Root-id columns hold the roots as of the *base time* (the newest version); the store
-corrects them for other times from the segmentation history.
+live). Every point's supervoxel is read from the neuron geometry at that point (so it is a
+supervoxel of the right cell at the right place); root-id columns hold the roots as of the
+*base time* (the newest version), and the store corrects them for other times from the
+segmentation history.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import numpy as np
 import pyarrow as pa
 
 from .catalog import DAY, HOUR, LAST_EDIT, TABLES
-from .segmentation import VOLUME_MAX, VOLUME_MIN, Cells
+from .morphology import synapse_points
+from .segmentation import VOLUME_MAX, VOLUME_MIN, VOXEL_NM, Segmentation
 
 EXCITATORY = ["23P", "4P", "5P-IT", "5P-ET", "5P-NP", "6P-IT", "6P-CT"]
 INHIBITORY = ["BC", "MC", "BPC", "NGC"]
@@ -50,68 +53,105 @@ def _batch(columns: dict[str, np.ndarray], created, deleted) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict(arrays)
 
 
+def _cell_of(seg: Segmentation, svs: np.ndarray) -> np.ndarray:
+    """The cell of each supervoxel (-1 for 0)."""
+    idx = np.clip(np.searchsorted(seg.graph.sv_ids, svs), 0, len(seg.graph.sv_ids) - 1)
+    return np.where((svs != 0) & (seg.graph.sv_ids[idx] == svs), seg.sv_cell[idx], -1)
+
+
+def _voxels(nm: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(nm / VOXEL_NM), VOLUME_MIN, VOLUME_MAX).astype(np.int64)
+
+
 def synapse_batches(
-    rng: np.random.Generator, cells: Cells, base_roots: np.ndarray, n_synapses: int
+    rng: np.random.Generator, seg: Segmentation, base_roots, n_synapses: int
 ) -> Iterator[pa.RecordBatch]:
-    n = cells.n_cells
-    counts = np.diff(cells.sv_offsets)
-    # A few prolific cells and many quiet ones, as in real connectomes.
-    out_weight = rng.lognormal(0, 1.0, size=n)
-    in_weight = rng.lognormal(0, 0.7, size=n)
-    out_weight /= out_weight.sum()
-    in_weight /= in_weight.sum()
+    """Synapses along the connections' runs: the presynaptic point on the axon, the
+    postsynaptic point on the dendrite, each point's supervoxel read from the geometry (a
+    point that rounding put on another cell is dropped). A few autapses (a cell onto itself,
+    invalid at ingest as on real servers) are mixed in."""
+    m = seg.morph
     start = _table_created("synapses")
-    next_id = 1
-    for lo in range(0, n_synapses, SYNAPSE_BATCH):
-        size = min(SYNAPSE_BATCH, n_synapses - lo)
-        pre_cell = rng.choice(n, size=size, p=out_weight)
-        post_cell = rng.choice(n, size=size, p=in_weight)
-        pre_sv = cells.sv_offsets[pre_cell] + (rng.random(size) * counts[pre_cell]).astype(np.int64)
-        post_sv = cells.sv_offsets[post_cell] + (rng.random(size) * counts[post_cell]).astype(
-            np.int64
-        )
-        ctr = cells.soma[post_cell] + rng.normal(0, 1, size=(size, 3)) * [6_000, 6_000, 300]
-        pre = ctr + rng.normal(0, 1, size=(size, 3)) * [30, 30, 1]
-        post = ctr + rng.normal(0, 1, size=(size, 3)) * [30, 30, 1]
+    n_auto = max(2, n_synapses // 200)
+    wanted = n_synapses - n_auto
+    counts = np.cumsum(m.contact_count)
+    total = int(counts[-1]) if len(counts) else 0
+    keep_fraction = min(1.0, wanted / max(total, 1) * 1.0)
+    next_id, made = 1, 0
+    contacts = np.arange(len(m.contact_count))
+    bounds = np.searchsorted(counts, np.arange(0, total + SYNAPSE_BATCH, SYNAPSE_BATCH))
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if made >= n_synapses or lo >= hi:
+            continue
+        which, pre, ctr, post = synapse_points(m, rng, contacts[lo:hi])
+        pre_v, ctr_v, post_v = _voxels(pre), _voxels(ctr), _voxels(post)
+        pre_sv = seg.geometry.supervoxel_at(pre_v * VOXEL_NM)
+        post_sv = seg.geometry.supervoxel_at(post_v * VOXEL_NM)
+        ok = ((_cell_of(seg, pre_sv) == m.contact_pre[which])
+              & (_cell_of(seg, post_sv) == m.contact_post[which])
+              & (rng.random(len(which)) < keep_fraction * 1.06))
+        last = hi >= len(contacts)
+        idx = np.flatnonzero(ok)[: max(0, wanted - made)]
+        valid = np.ones(len(idx), bool)
+        p_v, c_v, q_v, p_sv, q_sv = pre_v[idx], ctr_v[idx], post_v[idx], pre_sv[idx], post_sv[idx]
+        if last or made + len(idx) >= wanted:
+            extra = n_synapses - made - len(idx)  # autapses (and any shortfall) from pre points
+            pick = rng.choice(np.flatnonzero(ok), size=extra, replace=True)
+            p_v = np.concatenate([p_v, pre_v[pick]])
+            c_v = np.concatenate([c_v, pre_v[pick]])
+            q_v = np.concatenate([q_v, pre_v[pick]])
+            p_sv = np.concatenate([p_sv, pre_sv[pick]])
+            q_sv = np.concatenate([q_sv, pre_sv[pick]])
+            valid = np.concatenate([valid, np.zeros(extra, bool)])
+        size = len(valid)
+        if size == 0:
+            continue
         columns = {
             "id": np.arange(next_id, next_id + size, dtype=np.int64),
-            # Autapses (a cell onto itself) are invalid at ingest, as on real servers.
-            "valid": pre_cell != post_cell,
-            **_positions("pre_pt_position", np.rint(pre)),
-            "pre_pt_supervoxel_id": cells.svs[pre_sv],
-            "pre_pt_root_id": base_roots[pre_sv],
-            **_positions("ctr_pt_position", np.rint(ctr)),
-            **_positions("post_pt_position", np.rint(post)),
-            "post_pt_supervoxel_id": cells.svs[post_sv],
-            "post_pt_root_id": base_roots[post_sv],
+            "valid": valid,
+            **_positions("pre_pt_position", p_v),
+            "pre_pt_supervoxel_id": p_sv.astype(np.int64),
+            "pre_pt_root_id": base_roots(p_sv).astype(np.int64),
+            **_positions("ctr_pt_position", c_v),
+            **_positions("post_pt_position", q_v),
+            "post_pt_supervoxel_id": q_sv.astype(np.int64),
+            "post_pt_root_id": base_roots(q_sv).astype(np.int64),
             "size": rng.lognormal(np.log(900), 0.8, size=size).astype(np.float32),
         }
         created, deleted = _lifetimes(rng, size, start, 0.06, 0.01)
         next_id += size
+        made += size
         yield _batch(columns, created, deleted)
 
 
-def nuclei_batch(rng: np.random.Generator, cells: Cells, base_roots: np.ndarray):
-    """One nucleus per cell plus a few detections outside the segmentation (root id 0)."""
-    n = cells.n_cells
+def nuclei_batch(rng: np.random.Generator, seg: Segmentation, base_roots):
+    """One nucleus per cell at its soma's centre plus a few detections outside every cell
+    (supervoxel and root 0)."""
+    n = len(seg.morph.soma)
     n_outside = max(2, n // 50)
     ids = np.sort(rng.choice(np.arange(100_000, 100_000 + 40 * (n + n_outside)), n + n_outside,
                              replace=False))
     ids = rng.permutation(ids)
-    stray = rng.integers(VOLUME_MIN, VOLUME_MAX, size=(n_outside, 3))
-    centre = np.concatenate([cells.soma, stray])
-    anchor_sv = cells.sv_offsets[:-1]
-    sv = np.concatenate([cells.svs[anchor_sv], np.zeros(n_outside, dtype=np.int64)])
-    root = np.concatenate([base_roots[anchor_sv], np.zeros(n_outside, dtype=np.int64)])
+    stray = np.zeros((0, 3), np.int64)
+    while len(stray) < n_outside:
+        cand = rng.integers(VOLUME_MIN, VOLUME_MAX, size=(n_outside * 2, 3))
+        empty = seg.geometry.supervoxel_at(cand * VOXEL_NM) == 0
+        stray = np.concatenate([stray, cand[empty]])[:n_outside]
+    centre = np.concatenate([_voxels(seg.morph.soma), stray])
+    sv = seg.geometry.supervoxel_at(centre * VOXEL_NM)
+    root = base_roots(sv)
     half = np.array([1_000, 1_000, 100])
+    volume = (4 / 3 * np.pi * (seg.morph.soma_radius / 1.5e3) ** 3).astype(np.float32)
+    volume = np.concatenate([volume, rng.lognormal(np.log(250), 0.35, n_outside).astype(
+        np.float32)])
     order = np.argsort(ids)
     columns = {
         "id": ids[order].astype(np.int64),
         "valid": np.ones(len(ids), dtype=bool),
-        "volume": rng.lognormal(np.log(250), 0.35, size=len(ids)).astype(np.float32)[order],
+        "volume": volume[order],
         **_positions("pt_position", centre[order]),
-        "pt_supervoxel_id": sv[order],
-        "pt_root_id": root[order],
+        "pt_supervoxel_id": sv[order].astype(np.int64),
+        "pt_root_id": root[order].astype(np.int64),
         **_positions("bb_start_position", (centre - half)[order]),
         **_positions("bb_end_position", (centre + half)[order]),
     }
@@ -119,9 +159,10 @@ def nuclei_batch(rng: np.random.Generator, cells: Cells, base_roots: np.ndarray)
     return _batch(columns, created, deleted), ids[:n]
 
 
-def cell_type_batch(rng: np.random.Generator, cells: Cells, base_roots: np.ndarray):
-    """Subclass calls on 80% of cells; returns the batch and each cell's coarse class."""
-    n = cells.n_cells
+def cell_type_batch(rng: np.random.Generator, seg: Segmentation, base_roots):
+    """Subclass calls on 80% of cells, placed inside the soma; returns the batch and each
+    cell's coarse class."""
+    n = len(seg.morph.soma)
     typed = np.sort(rng.choice(n, size=int(n * 0.8), replace=False))
     excitatory = rng.random(len(typed)) < 0.8
     cell_type = np.where(
@@ -129,15 +170,19 @@ def cell_type_batch(rng: np.random.Generator, cells: Cells, base_roots: np.ndarr
         np.array(EXCITATORY)[rng.integers(0, len(EXCITATORY), len(typed))],
         np.array(INHIBITORY)[rng.integers(0, len(INHIBITORY), len(typed))],
     )
-    anchor = cells.sv_offsets[typed]
+    offset = rng.normal(size=(len(typed), 3))
+    offset *= (0.4 * seg.morph.soma_radius[typed] * rng.random(len(typed)) ** (1 / 3)
+               / np.linalg.norm(offset, axis=1))[:, None]
+    pos = _voxels(seg.morph.soma[typed] + offset)
+    sv = seg.geometry.supervoxel_at(pos * VOXEL_NM)
     columns = {
         "id": np.arange(1, len(typed) + 1, dtype=np.int64),
         "valid": np.ones(len(typed), dtype=bool),
         "classification_system": np.where(excitatory, "excitatory_neuron", "inhibitory_neuron"),
         "cell_type": cell_type,
-        **_positions("pt_position", cells.soma[typed] + rng.integers(-200, 200, (len(typed), 3))),
-        "pt_supervoxel_id": cells.svs[anchor],
-        "pt_root_id": base_roots[anchor],
+        **_positions("pt_position", pos),
+        "pt_supervoxel_id": sv.astype(np.int64),
+        "pt_root_id": base_roots(sv).astype(np.int64),
     }
     created, deleted = _lifetimes(rng, len(typed), _table_created("cell_types"), 0.4, 0.02)
     coarse = np.full(n, "nonneuronal", dtype=object)
