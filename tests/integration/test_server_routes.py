@@ -21,7 +21,7 @@ BROWSER_PAGES = ("/sticky_auth/api/v1/authorize", "/sticky_auth/settings/tokens"
 OPEN = {
     "/info/version", "/schema/versions", "/schema/api/v2/type", "/schema/api/v2/type/{name}",
     "/schema/api/v2/types", "/schema/api/v2/types_all", "/auth/version", "/sticky_auth/version",
-    "/materialize/api/versions", "/materialize/version", *BROWSER_PAGES,
+    "/materialize/api/versions", "/materialize/version", "/openapi.json", *BROWSER_PAGES,
     # L2 cache: the index texts, cache_metadata() and table_mapping() need no token (reference
     # chunkedgraph-l2cache-wire.md §3.1)
     "/l2cache/", "/l2cache/api/v1/", "/l2cache/api/v1/attribute_metadata",
@@ -306,3 +306,39 @@ def test_guest_gets_403_on_datastack_data_but_may_use_the_auth_api(
         if not ok:
             failures.append(f"{method} {path}: {r.status_code} {r.text[:150]}")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("credential, status, error", [
+    ("bad token", 401, "invalid_token"),
+    ("wrong scheme", 400, "bad_auth_header"),
+    ("terms not accepted", 403, "missing_tos"),
+])
+def test_every_other_credential_reads_nothing(demo_server, ids, routes, edits, credential,
+                                              status, error):
+    """The auth matrix's other rows: a token the server does not know, a header that is not
+    Bearer, a user who has not accepted the terms of service. None reads a protected route;
+    each gets the error shape middle_auth uses."""
+    header = {"bad token": "Bearer " + "0" * 32,
+              "wrong scheme": f"Basic {demo_server.token}",
+              "terms not accepted": f"Bearer {demo_server.tokens['new']}"}[credential]
+    unchecked = ("/auth/", "/sticky_auth/", "/info/api/v2/datastacks",
+                 "/info/api/v2/aligned_volume")
+    failures = []
+    for path, method in routes:
+        if path in OPEN or "{token_id}" in path:
+            continue
+        if credential == "terms not accepted" and (
+                path.startswith(unchecked) and not path.startswith(
+                    "/info/api/v2/aligned_volume/")):
+            continue  # the auth API and the listings need no dataset's terms
+        if credential == "terms not accepted" and path.endswith(
+                ("/api/v1/user", "/api/v1/group/{group_id}/user")):
+            continue  # admin only: 403 for another reason
+        url, kwargs = make_request(demo_server, ids, path, method, edits)
+        kwargs["headers"] = {"Authorization": header}
+        r = requests.request(method, url, timeout=TIMEOUT, allow_redirects=False, **kwargs)
+        body = r.json() if r.headers.get("Content-Type") == "application/json" else {}
+        if r.status_code != status or body.get("error") != error:
+            failures.append(f"{method} {path}: {r.status_code} {r.text[:150]}")
+    assert not failures, "\n".join(failures)
+
