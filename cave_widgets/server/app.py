@@ -27,6 +27,7 @@ from . import (
     routes_l2cache,
     routes_materialize,
     routes_schema,
+    routes_skeleton,
 )
 from .context import Call, Handler, ServiceContext, options_of, parse_json
 from .errors import PayloadTooLarge, ServiceError
@@ -34,7 +35,8 @@ from .errors import PayloadTooLarge, ServiceError
 log = logging.getLogger(__name__)
 
 SERVICES = (routes_info, routes_schema, routes_auth, routes_materialize, routes_chunkedgraph,
-            routes_chunkedgraph_history, routes_chunkedgraph_edits, routes_l2cache)
+            routes_chunkedgraph_history, routes_chunkedgraph_edits, routes_l2cache,
+            routes_skeleton)
 
 
 def endpoint(ctx: ServiceContext, handler: Handler):
