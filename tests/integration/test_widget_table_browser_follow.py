@@ -217,3 +217,58 @@ def test_signed_out_then_in_then_out_again(demo_server, home):
         assert b.table == "synapses" and b.filters[0]["column"] == "size" and b.count() > 0
     finally:
         b.close()
+
+
+# --- root ids that changed since -----------------------------------------------------------
+
+
+def test_root_ids_retired_since_the_version_shown_are_marked(browser, fresh_client):
+    import pyarrow as pa
+
+    cg, mat = fresh_client.chunkedgraph, fresh_client.materialize
+    retired, _ = cg.get_delta_roots(mat.get_timestamp(LATEST))
+    shown = mat.query_table("synapses", filter_in_dict={"pre_pt_root_id": list(retired)},
+                            select_columns=["id", "pre_pt_root_id"])
+    old = int(shown["pre_pt_root_id"].iloc[0])  # a root of the newest version, edited since
+    b = browser("synapses")  # the newest version, unpinned: judged against now
+    b.set_query(filters=[{"column": "pre_pt_root_id", "op": "in", "value": str(old)}])
+    page = b.page(0)
+    assert str(old) in page.stale
+    on_page = pa.ipc.open_stream(page.ipc).read_all()
+    roots = {int(v) for c in ("pre_pt_root_id", "post_pt_root_id")
+             for v in on_page.column(c).to_pylist() if v}
+    latest = dict(zip(sorted(roots), cg.is_latest_roots(sorted(roots))))
+    assert set(page.stale) == {str(r) for r, ok in latest.items() if not ok}
+    fresh_client.version = LATEST  # pinned: its roots are the latest at its own time
+    b.wait()
+    assert b.page(0).stale == []
+
+
+@pytest.mark.parametrize("direction", ["older", "newer"])
+def test_a_filter_root_that_is_not_latest_at_the_snapshot_is_offered_an_update(
+        browser, fresh_client, direction):
+    """An old root pasted into the filter of a newer snapshot (or a new one into an older
+    snapshot's) matches nothing; the browser says so and rewrites it on request."""
+    cg, mat = fresh_client.chunkedgraph, fresh_client.materialize
+    version = LATEST if direction == "older" else 3
+    fresh_client.version = version
+    then = mat.get_timestamp(version)
+    if direction == "older":  # a root of version 2, retired by the newest version
+        candidates, has_rows_at = cg.get_delta_roots(mat.get_timestamp(2), then)[0], 2
+    else:  # a root made after version 3, a root of the newest version
+        candidates, has_rows_at = cg.get_delta_roots(then)[1], LATEST
+    stale = next(int(r) for r in candidates if len(mat.query_table(
+        "synapses", filter_in_dict={"pre_pt_root_id": [int(r)]},
+        materialization_version=has_rows_at, limit=1)))
+    b = browser("synapses")
+    b.set_query(filters=[{"column": "pre_pt_root_id", "op": "in", "value": str(stale)}])
+    b.wait()
+    assert b.count() == 0
+    assert b.stale_filter == {"pre_pt_root_id": [str(stale)]}
+    updated = b.update_filter_roots()
+    suggestion = [int(i) for i in updated[str(stale)]]
+    assert suggestion and all(cg.is_latest_roots(suggestion, timestamp=then))
+    assert b.filters[0]["value"] == ", ".join(map(str, suggestion))
+    assert b.count() > 0 and "updated to the latest" in b.message
+    b.wait()
+    assert b.stale_filter == {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from . import query as bq
 from .ipc import page_ipc
@@ -34,11 +34,12 @@ class Page:
     truncated: bool = False  # the server's row cap returned fewer rows than asked for
     first_key: int | None = None
     last_key: int | None = None
+    stale: list = field(default_factory=list)  # root ids on the page that changed since
 
     def meta(self) -> dict:
         return {"page": self.number, "offset": self.offset, "rows": self.rows,
                 "columns": self.columns, "keyset": self.keyset, "truncated": self.truncated,
-                "bytes": len(self.ipc)}
+                "bytes": len(self.ipc), "stale": self.stale}
 
 
 class PageCursor:
@@ -68,7 +69,8 @@ class PageCursor:
                 self._after[page + 1] = last_key
 
 
-def fetch_page(mat, query: bq.Query, cursor: PageCursor, page: int, probe: bool = True) -> Page:
+def fetch_page(mat, query: bq.Query, cursor: PageCursor, page: int, probe: bool = True,
+               stale_of=lambda frame: []) -> Page:
     """Ask the server for one page of `query` and encode it for the browser.
 
     A jump (a page whose start is unknown) first asks for the id at that offset alone, then
@@ -98,7 +100,7 @@ def fetch_page(mat, query: bq.Query, cursor: PageCursor, page: int, probe: bool 
     ipc, columns = page_ipc(frame, query.source.columns.kinds)
     return Page(number=page, offset=page * cursor.page_size, rows=n, ipc=ipc,
                 columns=columns, keyset="after" in plan and not plan.get("jumped"),
-                first_key=first, last_key=last)
+                first_key=first, last_key=last, stale=stale_of(frame))
 
 
 class PageCache:

@@ -36,6 +36,7 @@ class Snapshot:
     version: int | None
     timestamp: datetime | None = None
     schema_version: int | None = None  # the version whose tables a live query lists
+    pinned: bool = True  # False: the newest version, because the client names none
 
     @property
     def live(self) -> bool:
@@ -61,7 +62,7 @@ def snapshot_of(client) -> Snapshot:
         return Snapshot(state.version)
     if state.timestamp is not None:
         return Snapshot(None, state.timestamp, mat.most_recent_version())
-    return Snapshot(mat.most_recent_version())
+    return Snapshot(mat.most_recent_version(), pinned=False)
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,10 @@ from .._base import STATIC, RequestWidget, bundle, friendly, log
 from . import fetch as bf
 from . import query as bq
 from .code import query_code
-from .filters import OPS_BY_KIND, check_columns, check_specs
-from .ipc import page_ipc
-from .listing import list_entries, with_row_counts
-from .paging import MAX_PAGE_SIZE, PAGE_SIZES, Page, PageCache, PageCursor, fetch_page
-from .sorting import page_of_sorted, plan_sort
+from .filters import check_columns, check_specs
+from .following import ClientFollowing
+from .marks import RowMarks
+from .paging import MAX_PAGE_SIZE, PAGE_SIZES, PageCache, PageCursor, fetch_page
 
 
 class _SynapseTable:
@@ -45,12 +44,11 @@ class _SynapseTable:
 
 
 MAX_SUGGESTIONS = 200
-SIGNED_OUT = ("anonymous", "rejected")
 MAX_SELECTION = 100_000
 _INT_TEXT = re.compile(r"^-?\d+$")
 
 
-class TableBrowser(RequestWidget):
+class TableBrowser(ClientFollowing, RowMarks, RequestWidget):
     """Browse materialization tables and views of `client`'s datastack. `table` opens one
     (by name, or TableBrowser.SYNAPSE_TABLE for the datastack's synapse table) as soon as
     the view can load."""
@@ -85,6 +83,9 @@ class TableBrowser(RequestWidget):
     # How many selected ids are rows of the current query (None while counting): the
     # selection outlives filter and version changes, the rows it names may not.
     selected_in_query = traitlets.Int(None, allow_none=True).tag(sync=True)
+    # Root ids in the filters that match nothing at the snapshot (not the latest roots
+    # then): {column: [ids as text]}; "update_roots" rewrites them.
+    stale_filter = traitlets.Dict().tag(sync=True)
     # The header sort: {column, descending, scope: "all" | "page", note}; {} when unsorted.
     sort = traitlets.Dict().tag(sync=True)
     generation = traitlets.Int(0).tag(sync=True)  # bumped whenever the query changes
@@ -112,7 +113,7 @@ class TableBrowser(RequestWidget):
         self._sort_note = ""  # what the header says of the sort's reach
         self._sizing = False
         for kind, fn in (("open", self._on_open), ("query", self._on_query),
-                         ("sort", self._on_sort),
+                         ("sort", self._on_sort), ("update_roots", self._on_update_roots),
                          ("count", self._on_count), ("page", self._on_page),
                          ("fetch", self._on_fetch), ("refresh", self._on_refresh)):
             self.handle(kind, fn)
@@ -168,32 +169,6 @@ class TableBrowser(RequestWidget):
             finally:
                 self._sizing = False
             self._install(new, specs=check.specs)
-
-    def sort_by(self, column: str | None, descending: bool = False) -> None:
-        """Sort the whole result by `column` (None: back to id order): on the server where
-        it can, else in the kernel up to sorting.KERNEL_SORT_LIMIT rows, else within each
-        page — `sort["scope"]` and `sort["note"]` say which."""
-        query = self._require_query().unordered
-        if column is not None:
-            kind = query.source.columns.kind(column, "sort")
-            if kind == "position":
-                raise QueryValidationError(f"{column} is a position: sort by a scalar column")
-            query = self._sorted(query, (column, bool(descending)))
-        self._install(query, specs=list(self.filters))
-
-    def _sorted(self, query: bq.Query, order: tuple | None = None) -> bq.Query:
-        """`query` with `order` (or the order it has) planned anew for its current rows."""
-        order = order or query.order
-        if order is None:
-            return query
-        plan, self._server_sorts = plan_sort(
-            self._client.materialize, query, order[0], order[1], server_sorts=self._server_sorts,
-            count=lambda: self._counts.get(query.unordered.key) or bq.count(
-                self._client.materialize, query.unordered))
-        if plan.ids is not None:
-            self._sorted_ids[plan.query.key] = plan.ids
-        self._sort_note = plan.note
-        return plan.query
 
     def count(self) -> int:
         """How many rows match the current query (at most bq.LIVE_COUNT_LIMIT when live)."""
@@ -308,7 +283,10 @@ class TableBrowser(RequestWidget):
             self.total = known[0] if known else None
             self.total_exact = known[1] if known else True
             self.generation = generation
+            self.stale_filter = {}
         self._count_selected()
+        if any(query.filters.get(a) for a in ("filter_in_dict", "filter_equal_dict")):
+            self._in_background(self._check_filter_roots)
 
     def _count(self) -> tuple[int, bool]:
         query, generation = self._require_query(), self.generation
@@ -337,7 +315,8 @@ class TableBrowser(RequestWidget):
             page = self._kernel_sorted_page(query, cursor.page_size, number)
             self._pages.put(cache_key, page)
         elif page is None:
-            page = fetch_page(self._client.materialize, query, cursor, number)
+            page = fetch_page(self._client.materialize, query, cursor, number,
+                              stale_of=self._stale_of(query))
             self._pages.put(cache_key, page)
         elif page.first_key is not None:  # a page from the cache still teaches the cursor
             cursor.learn(number, page.first_key, page.last_key, page.rows)
@@ -347,146 +326,6 @@ class TableBrowser(RequestWidget):
         if generation == self.generation:
             self.offset = page.offset
         return page
-
-    def _kernel_sorted_page(self, query: bq.Query, size: int, number: int) -> Page:
-        ids = self._sorted_ids.get(query.key)
-        if ids is None:  # a sort of an earlier view: plan it again for these rows
-            query = self._sorted(query)
-            ids = self._sorted_ids[query.key]
-        frame = page_of_sorted(self._client.materialize, query, ids, number, size)
-        ipc, columns = page_ipc(frame, query.source.columns.kinds)
-        return Page(number=number, offset=number * size, rows=len(frame), ipc=ipc,
-                    columns=columns, keyset=False)
-
-    # --- following the client --------------------------------------------------------------
-
-    def _client_changed(self, _change) -> None:
-        # runs on whichever thread changed the client (a cell): only schedule the work
-        self._in_background(self._follow, retry="refresh")
-
-    def _list_tables(self, snap: bq.Snapshot) -> bq.Snapshot:
-        self._loaded_with = self._client.auth
-        entries, views = list_entries(self._client.materialize, snap)
-        with self._lock:
-            self._snap, self._views = snap, views
-        with self.hold_sync():
-            self.at = snap.label
-            self.tables = entries
-        # counting every table can take a while: not on the workers that answer the browser
-        self._in_background(lambda: self._count_tables(snap, entries))
-        return snap
-
-    def _count_tables(self, snap: bq.Snapshot, entries: list) -> None:
-        counted = with_row_counts(self._client.materialize, snap, entries)
-        if self._snap == snap:  # still the list on show
-            self.tables = counted
-
-    def _follow(self, open_table: str | None = None, force: bool = False) -> None:
-        """Catch up with the client's version/timestamp: list tables, re-run the query."""
-        with self._follow_lock:
-            if open_table:
-                self._show_later = open_table
-            if self._client.auth_state in SIGNED_OUT:
-                self._show_signed_out()
-                return
-            self.status = "loading"
-            snap = bq.snapshot_of(self._client)
-            if snap == self._snap and not force and self._show_later is None:
-                self.status = "ready"
-                return
-            self.at = snap.label  # the header tells where the view is going, even if it fails
-            try:
-                self._list_tables(snap)
-            except Exception as exc:
-                self._clear_view()  # no rows of another snapshot stay under the error
-                with self.hold_sync():
-                    self.error = {**friendly(exc), "retry": "refresh"}
-                    self.status = "error"
-                raise
-            names = {t["name"] for t in self.tables}
-            wanted, self._show_later = self._show_later or self._query, None
-            if wanted is self.SYNAPSE_TABLE:
-                wanted = self._client.materialize.synapse_table
-            name = wanted.source.name if isinstance(wanted, bq.Query) else wanted
-            if isinstance(wanted, str) and name in names:
-                self.open_table(name)
-            elif isinstance(wanted, bq.Query) and name in names:
-                self._reopen(wanted, snap)
-            elif wanted:
-                self._clear_view(keep=False)
-                self.message = f"{name} is not in {snap.label}; pick a table"
-            self.status, self.error = "ready", {}
-
-    def _clear_view(self, keep: bool = True, tables: bool = False) -> None:
-        """Take the rows off screen: the query, its pages, counts, fetched frame and
-        selection. With `keep`, the query is shown again when the view can load; with
-        `tables`, the table list goes too (another user may see other tables)."""
-        with self._lock:
-            if keep and self._query is not None:
-                self._show_later = self._query
-            self._query = None
-            self._pages.clear()
-            self._counts.clear()
-            self._sorted_ids.clear()
-            self._full = None
-            if tables:
-                self._snap, self._views = None, {}
-        self.cancel()
-        with self.hold_sync():
-            self.table, self.columns, self.total, self.selection = "", [], None, []
-            self.progress, self.message, self.code = {}, "", ""
-            if tables:
-                self.tables = []
-            self.generation += 1
-
-    def _show_signed_out(self) -> None:
-        self._clear_view(tables=True)
-        with self.hold_sync():
-            self.error = {}
-            self.status = "signed_out"
-
-    def _auth_changed(self, change) -> None:
-        """Another user (or nobody) is signed in: nothing the previous one saw stays on
-        screen; signed in, the view loads again with the same table and filters."""
-        if (change["new"] == "verified" and self._client.auth is self._loaded_with
-                and not self.error and self.status != "signed_out"):
-            return  # the token this view was loaded with was just confirmed
-        self._clear_view(tables=True)
-        self.error = {}
-        self._in_background(lambda: self._follow(force=True), retry="refresh")
-
-    def _reopen(self, previous: bq.Query, snap: bq.Snapshot) -> None:
-        """The same table, filters and columns at another version or time. Filters that no
-        longer apply (a column gone) are dropped, and the message says which."""
-        source = bq.load_source(self._client.materialize, previous.source.name, snap,
-                                self._views)
-        specs = list(self.filters)
-        check = check_specs(specs, source.columns)
-        dropped = [specs[int(i)].get("column", "?") for i in sorted(check.errors, key=int)]
-        if dropped:
-            check = check_specs([s for i, s in enumerate(specs) if str(i) not in check.errors],
-                                source.columns)
-        select = None
-        if previous.select is not None:
-            select = check_columns([c for c in previous.select if c in source.columns.kinds]
-                                   or None, source.columns, source.key)
-        with self.hold_sync():
-            self._show_source(source)
-            order = previous.order if previous.order and previous.order[0] in \
-                source.columns.kinds else None
-            self._install(self._sorted(bq.Query(source, snap, check.arguments,
-                                                None if select is None else tuple(select)),
-                                       order), specs=check.specs)
-            self.message = (f"Filters on {', '.join(dropped)} do not apply at {snap.label} "
-                            "and were removed." if dropped else "")
-
-    def _show_source(self, source: bq.Source) -> None:
-        self.table = source.name
-        self.table_info = {"name": source.name, "kind": source.kind,
-                           "description": source.description, "notice": source.notice,
-                           "schema": source.schema, "reference": source.reference,
-                           "key": source.key or ""}
-        self.columns = _columns_of(source)
 
     # --- requests from the browser ---------------------------------------------------------
 
@@ -530,6 +369,10 @@ class TableBrowser(RequestWidget):
         self._guarded("page", lambda: self.sort_by(
             str(column) if column else None, bool(content.get("descending"))))
         return {"generation": self.generation}
+
+    def _on_update_roots(self, _content, _buffers):
+        return {"updated": self._guarded("refresh", self.update_filter_roots),
+                "generation": self.generation}
 
     def _on_count(self, _content, _buffers):
         total, exact = self._guarded("count", self._count)
@@ -604,23 +447,6 @@ class TableBrowser(RequestWidget):
     def _selection_changed(self, _change) -> None:
         self._count_selected()
 
-    def _count_selected(self) -> None:
-        """selected_in_query, counted on the server in the background (the ids are few,
-        the rows they name may have been filtered out or changed with the version)."""
-        query, ids = self._query, [int(i) for i in self.selection]
-        if query is None or not ids or not query.source.key:
-            self.selected_in_query = 0 if query is not None or not ids else None
-            return
-        if self.selected_in_query is not None:
-            self.selected_in_query = None
-
-        def count():
-            total, _ = bq.count(self._client.materialize, query.restricted_to_ids(ids))
-            if self._query is query and [int(i) for i in self.selection] == ids:
-                self.selected_in_query = total
-
-        self._in_background(count)
-
     @traitlets.validate("selection")
     def _valid_selection(self, proposal):
         seen, out = set(), []
@@ -632,9 +458,6 @@ class TableBrowser(RequestWidget):
         return out
 
 
-def _columns_of(source: bq.Source) -> list[dict]:
-    return [{"name": c, "kind": k, "ops": list(OPS_BY_KIND.get(k, ()))}
-            for c, k in source.columns.kinds.items()]
 
 
 def _page_size(value) -> int:
