@@ -276,7 +276,8 @@ def _(s):
     meta = s.client.materialize.get_table_metadata(SYNAPSES)
     ensure(meta["table_name"] == SYNAPSES, f"table_name {meta.get('table_name')!r}")
     ensure(meta["schema"] == "synapse", f"schema {meta.get('schema')!r}")
-    ensure(not meta["reference_table"], f"reference_table {meta['reference_table']!r}")
+    # real AE/ME send null (not "") for a table that references nothing
+    ensure(meta["reference_table"] is None, f"reference_table {meta['reference_table']!r}")
     res = meta["voxel_resolution"]
     ensure(len(res) == 3 and all(float(r) > 0 for r in res), f"voxel_resolution {res!r}")
     ensure(meta["aligned_volume"] == need(s, "aligned_volume"),

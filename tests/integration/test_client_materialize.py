@@ -121,7 +121,7 @@ def test_get_table_metadata_folds_voxel_resolution(mat):
     assert meta["voxel_resolution"] == RESOLUTION
     assert not any(k.startswith("voxel_resolution_") for k in meta)
     assert meta["table_name"] == "synapses" and meta["schema"] == "synapse"
-    assert meta["reference_table"] == ""
+    assert meta["reference_table"] is None  # the server says null, as real ones do
     assert mat.get_table_metadata("cell_type_ref")["reference_table"] == "nuclei"
     # the cached answer is a copy: changing it changes nothing for the next caller
     meta["voxel_resolution"].append(1)
