@@ -1,16 +1,20 @@
-"""The schema service: the annotation schemas, as JSON Schema documents. Open to everyone."""
+"""The schema service (EMAnnotationSchemas API v2): the real schema catalogue, served exactly as
+the CAVE schema service renders it. Open to everyone."""
 
 from __future__ import annotations
 
+from .. import schema_catalogue
 from .context import Call, route_options
 from .errors import NotFound
-from .schemas import SCHEMAS
 
 
 def schema_document(name: str) -> dict:
-    if name not in SCHEMAS:
-        raise NotFound(f"Schema {name!r} not found; known schemas: {', '.join(sorted(SCHEMAS))}")
-    return SCHEMAS[name].json_schema()
+    try:
+        return schema_catalogue.definition(name)
+    except KeyError:
+        raise NotFound(
+            f"Schema {name!r} not found; known schemas: {', '.join(schema_catalogue.names())}"
+        ) from None
 
 
 @route_options(auth=False)
@@ -20,7 +24,7 @@ def versions(call: Call):
 
 @route_options(auth=False)
 def types(call: Call):
-    return sorted(SCHEMAS)
+    return schema_catalogue.names()  # the service's own order, not sorted
 
 
 @route_options(auth=False)
@@ -31,12 +35,12 @@ def one_type(call: Call):
 @route_options(auth=False)
 def some_types(call: Call):
     names = [n for n in (call.query("schema_names") or "").split(",") if n]
-    return {n: schema_document(n) for n in names}
+    return {n: schema_document(n) for n in names}  # request order; one unknown → 404
 
 
 @route_options(auth=False)
 def all_types(call: Call):
-    return {n: s.json_schema() for n, s in sorted(SCHEMAS.items())}
+    return {n: schema_catalogue.definition(n) for n in schema_catalogue.names()}
 
 
 API = "/schema/api/v2"

@@ -220,7 +220,7 @@ class DemoStore:
 
     def table_relation(self, name: str, snapshot: Snapshot) -> Relation:
         table = self.table_def(name, snapshot)
-        columns = tuple(schemas.SCHEMAS[table.schema].columns())
+        columns = schemas.table_columns(table.schema)
         t = _inline(snapshot.t)
         select, joins = [], []
         for col in columns:

@@ -208,6 +208,45 @@ def _(s):
     ensure(status == 404, f"an unknown schema gave {status}: {message}")
 
 
+@check("schema.schema_definition_multi / schema_definition_all")
+def _(s):
+    names = s.client.schema.get_schemas()
+    every = s.client.schema.schema_definition_all()
+    ensure(isinstance(every, dict) and list(every) == names,
+           f"types_all keys differ from get_schemas: {list(every or {})[:5]!r}...")
+    for name, doc in every.items():
+        main = str(doc.get("$ref", "")).split("/")[-1]
+        ensure(main in doc.get("definitions", {}), f"{name}: $ref {doc.get('$ref')!r} unresolved")
+        ensure("required" in doc["definitions"][main], f"{name}: root definition has no required")
+    some = s.client.schema.schema_definition_multi(["synapse", "bound_tag"])
+    ensure(isinstance(some, dict) and list(some) == ["synapse", "bound_tag"],
+           f"schema_definition_multi gave {list(some or {})!r}")
+    ensure(some["synapse"] == every["synapse"], "multi and all disagree on synapse")
+
+
+@check("annotation.stage_annotations (the schema documents drive staging)")
+def _(s):
+    staged = s.client.annotation.stage_annotations(schema_name="synapse")
+    staged.add(pre_pt_position=[1, 2, 3], ctr_pt_position=[2, 3, 4], post_pt_position=[3, 4, 5],
+               size=3.0)
+    ensure(staged.annotation_list == [{"ctr_pt": {"position": [2, 3, 4]},
+                                       "post_pt": {"position": [3, 4, 5]},
+                                       "pre_pt": {"position": [1, 2, 3]}, "size": 3.0}],
+           f"staged rows {staged.annotation_list!r}")
+    # the real synapse schema requires the three points but not size
+    staged.add(pre_pt_position=[1, 2, 3], ctr_pt_position=[2, 3, 4], post_pt_position=[3, 4, 5])
+    try:
+        staged.add(pre_pt_position=[1, 2, 3], post_pt_position=[3, 4, 5], size=3.0)
+    except TypeError:
+        pass
+    else:
+        raise CheckFailed("a synapse without ctr_pt was accepted")
+    tag = s.client.annotation.stage_annotations(schema_name="bound_tag")
+    tag.add(pt_position=[1, 2, 3], tag="x")
+    ensure(tag.annotation_list == [{"pt": {"position": [1, 2, 3]}, "tag": "x"}],
+           f"staged bound_tag rows {tag.annotation_list!r}")
+
+
 # --------------------------------------------------------------------------------------
 # materialization: versions, tables, metadata
 # --------------------------------------------------------------------------------------
@@ -276,7 +315,8 @@ def _(s):
     meta = s.client.materialize.get_table_metadata(SYNAPSES)
     ensure(meta["table_name"] == SYNAPSES, f"table_name {meta.get('table_name')!r}")
     ensure(meta["schema"] == "synapse", f"schema {meta.get('schema')!r}")
-    ensure(not meta["reference_table"], f"reference_table {meta['reference_table']!r}")
+    # real AE/ME send null (not "") for a table that references nothing
+    ensure(meta["reference_table"] is None, f"reference_table {meta['reference_table']!r}")
     res = meta["voxel_resolution"]
     ensure(len(res) == 3 and all(float(r) > 0 for r in res), f"voxel_resolution {res!r}")
     ensure(meta["aligned_volume"] == need(s, "aligned_volume"),

@@ -3,12 +3,14 @@ server over real HTTP: every method, what it sends, what it caches and how it fa
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from helpers.client_wire import client, home, private_home, record_requests  # noqa: F401  (fixtures)
 from packaging.version import Version
 
-from cave_widgets import CAVEclient
+from cave_widgets import CAVEclient, schema_catalogue
 from cave_widgets.client import (
     AuthenticationError,
     GlobalClientError,
@@ -17,8 +19,7 @@ from cave_widgets.client import (
 )
 from cave_widgets.server.demo import catalog
 
-SCHEMAS = ["bound_tag", "cell_type_local", "cell_type_reference", "nucleus_detection",
-           "synapse"]
+SCHEMAS = schema_catalogue.names()  # the real catalogue: 57 types, in the service's order
 
 
 @pytest.fixture()
@@ -196,9 +197,17 @@ def test_get_schemas(client):
 def test_schema_definition(client):
     definition = client.schema.schema_definition("synapse")
     assert definition["$schema"].startswith("http://json-schema.org/")
-    synapse = definition["definitions"]["Synapse"]
-    assert {"pre_pt", "post_pt", "ctr_pt", "size"} <= set(synapse["properties"])
+    synapse = definition["definitions"]["SynapseSchema"]
+    assert list(synapse["properties"]) == ["ctr_pt", "post_pt", "pre_pt", "size", "valid"]
     assert synapse["properties"]["pre_pt"]["$ref"] == "#/definitions/BoundSpatialPoint"
+
+
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_every_schema_definition_is_the_catalogues(client, name):
+    got = client.schema.schema_definition(name)
+    want = schema_catalogue.definition(name)
+    assert got == want
+    assert json.dumps(got) == json.dumps(want)  # key order too
 
 
 def test_unknown_schema(client):
@@ -208,7 +217,7 @@ def test_unknown_schema(client):
 
 def test_schema_definition_multi(client):
     both = client.schema.schema_definition_multi(["synapse", "nucleus_detection"])
-    assert set(both) == {"synapse", "nucleus_detection"}
+    assert list(both) == ["synapse", "nucleus_detection"]
     assert both["synapse"] == client.schema.schema_definition("synapse")
     assert both["nucleus_detection"] == client.schema.schema_definition("nucleus_detection")
 
@@ -219,7 +228,9 @@ def test_schema_definition_multi_with_an_unknown_schema_is_none(client):
 
 def test_schema_definition_all(client):
     everything = client.schema.schema_definition_all()
-    assert sorted(everything) == SCHEMAS
+    assert list(everything) == SCHEMAS
+    want = {n: schema_catalogue.definition(n) for n in SCHEMAS}
+    assert json.dumps(everything) == json.dumps(want)  # every document, key order included
     assert everything["cell_type_local"] == client.schema.schema_definition("cell_type_local")
 
 

@@ -62,7 +62,7 @@ TABLE_SCHEMAS = {"synapses": "synapse", "nuclei": "nucleus_detection",
 def table_metadata(name: str) -> dict:
     return {"id": 100 + len(name), "table_name": name, "schema": TABLE_SCHEMAS[name],
             "schema_type": TABLE_SCHEMAS[name], "valid": True, "description": f"{name} table",
-            "reference_table": "nuclei" if name == "cell_type_ref" else "",
+            "reference_table": "nuclei" if name == "cell_type_ref" else None,
             "voxel_resolution_x": 4.0, "voxel_resolution_y": 4.0, "voxel_resolution_z": 40.0,
             "notice_text": None, "created": "2024-06-05T10:10:01.203215"}
 

@@ -99,3 +99,15 @@ def test_autapses_are_invalid(con):
     assert invalid > 0
     # A valid row may only look like an autapse if a merge joined its two cells later.
     assert bad < invalid
+
+
+def test_stored_tables_have_the_catalogues_columns_in_order(con):
+    from cave_widgets import schema_catalogue
+
+    for table in catalog.TABLES:
+        want = []
+        for column, sql_type in schema_catalogue.columns(table.schema):
+            geometry = sql_type.startswith("geometry")
+            want += [f"{column}_{a}" for a in "xyz"] if geometry else [column]
+        got = [row[0] for row in con.execute(f"DESCRIBE demo.{table.name}").fetchall()]
+        assert got == want + ["created", "deleted"], table.name

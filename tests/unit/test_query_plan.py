@@ -6,10 +6,10 @@ import pytest
 
 from cave_widgets.server import query as q
 from cave_widgets.server.errors import BadRequest
-from cave_widgets.server.schemas import SCHEMAS
+from cave_widgets.server.schemas import table_columns
 from cave_widgets.server.store import Relation
 
-COLUMNS = tuple(SCHEMAS["cell_type_local"].columns())
+COLUMNS = table_columns("cell_type_local")
 ROWS = {
     "id": [1, 2, 3, 4],
     "valid": [True] * 4,

@@ -8,7 +8,8 @@ import pytest
 
 from cave_widgets import schema_catalogue as catalogue
 from cave_widgets.client.materialize.columns import columns_of_schema, from_schema
-from cave_widgets.server.schemas import SCHEMAS as DEMO_SCHEMAS
+from cave_widgets.server.demo import catalog as demo_catalog
+from cave_widgets.server.schemas import table_columns
 
 # Written out here rather than taken from the module under test.
 SQL_TYPE_KIND = {"BIGINT": "integer", "INTEGER": "integer", "FLOAT": "float",
@@ -85,13 +86,15 @@ def test_point_references_without_definitions_still_flatten():
         ("ctr_pt_position", "position"), ("size", "float")]
 
 
-@pytest.mark.parametrize("name", sorted(DEMO_SCHEMAS))
+@pytest.mark.parametrize("name", sorted({t.schema for t in demo_catalog.TABLES}))
 def test_the_embedded_servers_documents_give_its_own_columns(name):
-    # The demo server still serves hand-written documents; the client's columns for them
-    # must stay exactly the server's table columns, in its order.
-    schema = DEMO_SCHEMAS[name]
-    want = [(c.name, c.kind) for c in schema.columns()]
+    # The demo server serves the catalogue's documents and builds its tables from the
+    # catalogue's columns: the client's columns for them are exactly the server's table
+    # columns, in its order.
+    want = [(c.name, c.kind) for c in table_columns(name)]
     for schema_name in (None, name):
-        got = from_schema("t", schema.json_schema(), schema_name)
-        assert list(got.kinds.items()) == want
-        assert set(got.root_columns) == {c.name for c in schema.columns() if c.role == "root"}
+        got = from_schema("t", catalogue.definition(name), schema_name)
+        assert sorted(got.kinds.items()) == sorted(want)
+        if schema_name is not None:
+            assert list(got.kinds.items()) == want
+        assert set(got.root_columns) == {c.name for c in table_columns(name) if c.role == "root"}

@@ -29,7 +29,9 @@ class TableDef:
     schema: str
     description: str
     created: float
-    reference_table: str = ""
+    # The table a reference table points at; None (JSON null) for others, as the real
+    # AnnotationEngine and MaterializationEngine send it (DADB create_table stores None).
+    reference_table: str | None = None
     notice_text: str | None = None
     user_id: str = "1"
 
@@ -46,7 +48,9 @@ class ViewDef:
 class VersionDef:
     version: int
     time_stamp: float
-    days_to_expire: float | None  # None: a long-term version that never expires
+    # None: a long-term version that never expires; its expires_on is then null on the wire,
+    # as ME sends for a version materialized without days_to_expire.
+    days_to_expire: float | None
     expired: bool = False
 
     @property

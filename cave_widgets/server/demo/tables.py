@@ -1,11 +1,12 @@
 """Synthetic annotation tables for the demo datastack, generated as Arrow record batches.
 
-Each stored table has the flattened columns of its schema plus two bookkeeping columns,
-``created`` and ``deleted`` (seconds relative to the anchor; deleted is null while the row is
-live). Every point's supervoxel is read from the neuron geometry at that point (so it is a
-supervoxel of the right cell at the right place); root-id columns hold the roots as of the
-*base time* (the newest version), and the store corrects them for other times from the
-segmentation history.
+Each stored table has the flattened columns of its schema, in the order of the schema
+catalogue (as a real materialized table: see ``cave_widgets.server.schemas``), plus two
+bookkeeping columns, ``created`` and ``deleted`` (seconds relative to the anchor; deleted is
+null while the row is live). Every point's supervoxel is read from the neuron geometry at that
+point (so it is a supervoxel of the right cell at the right place); root-id columns hold the
+roots as of the *base time* (the newest version), and the store corrects them for other times
+from the segmentation history.
 """
 
 from __future__ import annotations
@@ -112,10 +113,10 @@ def synapse_batches(
             **_positions("pre_pt_position", p_v),
             "pre_pt_supervoxel_id": p_sv.astype(np.int64),
             "pre_pt_root_id": base_roots(p_sv).astype(np.int64),
-            **_positions("ctr_pt_position", c_v),
             **_positions("post_pt_position", q_v),
             "post_pt_supervoxel_id": q_sv.astype(np.int64),
             "post_pt_root_id": base_roots(q_sv).astype(np.int64),
+            **_positions("ctr_pt_position", c_v),
             "size": rng.lognormal(np.log(900), 0.8, size=size).astype(np.float32),
         }
         created, deleted = _lifetimes(rng, size, start, 0.06, 0.01)
