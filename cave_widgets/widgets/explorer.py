@@ -1,11 +1,12 @@
 """Explorer: sign-in, datastack/version selection and the table browser in one display,
-all bound to one client."""
+all bound to one client, with the selected row's segment history beside the browser."""
 
 from __future__ import annotations
 
 import ipywidgets
 
 from .datastack import DatastackSelector
+from .lineage import LineagePanel
 from .login import LoginWidget
 from .table_browser import TableBrowser
 
@@ -19,7 +20,12 @@ class Explorer(ipywidgets.VBox):
         self.login = LoginWidget(client)
         self.selector = DatastackSelector(client)
         self.browser = TableBrowser(client)
-        super().__init__([self.login, self.selector, self.browser], **kwargs)
+        self.lineage = LineagePanel(self.browser, layout=ipywidgets.Layout(
+            width="260px", flex="0 0 auto", padding="0 0 0 8px"))
+        row = ipywidgets.HBox([self.browser, self.lineage],
+                              layout=ipywidgets.Layout(align_items="flex-start"))
+        self.browser.layout.flex = "1 1 auto"
+        super().__init__([self.login, self.selector, row], **kwargs)
         self.add_class("cave-explorer")
 
     @property
@@ -33,6 +39,11 @@ class Explorer(ipywidgets.VBox):
     @property
     def code(self) -> str:
         return self.browser.code
+
+    def close(self) -> None:
+        for part in (self.lineage, self.browser, self.selector, self.login):
+            part.close()
+        super().close()
 
 
 def browse(client=None, datastack_name: str | None = None, server_address: str | None = None,

@@ -15,6 +15,7 @@ export function createGrid({ onSelectionChange = () => {}, onSort = () => {} } =
   let order = [];
   let selection = new Set();
   let anchor = null;
+  let stale = new Set(); // root ids on the page that are not the latest roots now
 
   const head = h("thead");
   const body = h("tbody");
@@ -55,8 +56,13 @@ export function createGrid({ onSelectionChange = () => {}, onSort = () => {} } =
         className: key !== null && selection.has(key) ? "cw-grid-row cw-selected" : "cw-grid-row",
         "data-key": key ?? "",
         "aria-selected": key !== null && selection.has(key) ? "true" : "false",
-      }, rows[r].map((value, c) => h("td", { className: `cw-kind-${columns[c].kind}` },
-        formatValue(value, columns[c].kind))));
+      }, rows[r].map((value, c) => {
+        const old = columns[c].name.endsWith("root_id") && stale.has(String(value));
+        return h("td", {
+          className: `cw-kind-${columns[c].kind}${old ? " cw-stale" : ""}`,
+          title: old ? "not the latest root id: this cell was edited since" : undefined,
+        }, formatValue(value, columns[c].kind), old ? h("span", { className: "cw-stale-badge" }, "changed") : null);
+      }));
       return tr;
     });
     body.replaceChildren(...trs);
@@ -93,6 +99,7 @@ export function createGrid({ onSelectionChange = () => {}, onSort = () => {} } =
       columns = next.columns;
       rows = next.rows;
       keyIndex = next.key ? columns.findIndex((c) => c.name === next.key) : -1;
+      stale = new Set(next.stale || []);
       renderHead();
       renderBody();
     },

@@ -31,6 +31,8 @@ function render({ model, el }) {
   const filters = createFilterEditor({ onApply: apply });
   const columnPicker = createColumnPicker({ onApply: apply });
   const queryError = h("div", { className: "cw-tb-query-error cw-text-error", role: "alert" });
+  const staleEl = h("div", { className: "cw-tb-stale cw-text-warn", role: "status" });
+  const staleFilterEl = h("div", { className: "cw-tb-stale-filter" });
   const countEl = h("div", { className: "cw-count", "aria-live": "polite" });
   const rangeEl = h("span", { className: "cw-tb-range" });
   const pageInput = h("input", { className: "cw-page-input", type: "number", min: "1", "aria-label": "page" });
@@ -74,10 +76,11 @@ function render({ model, el }) {
 
   const main = h("div", { className: "cw-tb-main" },
     titleEl,
-    h("div", { className: "cw-tb-query" }, filters.el, columnPicker.el, queryError),
+    h("div", { className: "cw-tb-query" }, filters.el, columnPicker.el, queryError, staleFilterEl),
     h("div", { className: "cw-tb-summary" }, countEl,
       h("div", { className: "cw-pager" }, firstButton, prevButton, h("span", {}, "Page "), pageInput, pagesEl,
         nextButton, lastButton, rangeEl, h("label", {}, "rows per page ", sizeSelect))),
+    staleEl,
     gridWrap,
     h("div", { className: "cw-tb-footer" },
       h("div", { className: "cw-tb-selection" }, selectionEl, clearSelection),
@@ -127,7 +130,8 @@ function render({ model, el }) {
     root.classList.add("cw-page-loading");
     request.promise.then(({ result, buffers }) => {
       if (result.generation !== model.get("generation") || generation !== model.get("generation")) return;
-      grid.setData({ ...decodePage(buffers[0], result.columns), key: model.get("table_info").key });
+      grid.setData({ ...decodePage(buffers[0], result.columns), key: model.get("table_info").key,
+        stale: result.stale });
       grid.setSelection(model.get("selection"));
       page = result.page;
       pageMeta = result;
@@ -215,6 +219,10 @@ function render({ model, el }) {
     const rows = pageMeta ? pageMeta.rows : 0;
     const start = page * size;
     rangeEl.textContent = rows ? `rows ${fmt(start + 1)}–${fmt(start + rows)}${pageMeta.keyset ? "" : " (by offset)"}` : "";
+    const staleCount = pageMeta?.stale?.length || 0;
+    staleEl.textContent = staleCount
+      ? `${fmt(staleCount)} root id${staleCount === 1 ? "" : "s"} on this page changed since ${model.get("at")} (marked "changed"): set a live time to see today's ids`
+      : "";
     if (pageMeta?.truncated) rangeEl.textContent += " — the server's row cap cut this page short";
     const atEnd = (total != null && page >= lastPage()) || (pageMeta && rows < size);
     firstButton.disabled = prevButton.disabled = page <= 0;
@@ -232,6 +240,17 @@ function render({ model, el }) {
     else if (n) text = `${fmt(inQuery)} of ${fmt(n)} selected rows match this query → browser.selected_df`;
     selectionEl.textContent = text;
     clearSelection.disabled = !n;
+  }
+
+  function renderStaleFilter() {
+    const stale = model.get("stale_filter") || {};
+    const ids = Object.values(stale).flat();
+    staleFilterEl.replaceChildren(...(ids.length ? [h("div", { className: "cw-banner-warn" },
+      `${ids.length} root id${ids.length === 1 ? "" : "s"} in the filters (${Object.keys(stale).join(", ")}) `
+      + `${ids.length === 1 ? "is" : "are"} not a root at ${model.get("at")}, so ${ids.length === 1 ? "it matches" : "they match"} nothing there. `,
+      h("button", { className: "cw-button cw-update-roots", onClick: () => {
+        requester.request("update_roots").promise.catch(quiet);
+      } }, "Update to the roots of that time"))] : []));
   }
 
   function renderSort() {
@@ -277,6 +296,7 @@ function render({ model, el }) {
   on("change:selection", () => { grid.setSelection(model.get("selection")); renderSelection(); });
   on("change:selected_in_query", renderSelection);
   on("change:sort", renderSort);
+  on("change:stale_filter", renderStaleFilter);
   on("change:progress", renderProgress);
   on("change:error", renderError);
   on("change:status change:busy change:at change:message", renderStatus);
@@ -297,6 +317,7 @@ function render({ model, el }) {
   renderCount();
   renderSelection();
   renderSort();
+  renderStaleFilter();
   renderProgress();
   renderError();
   renderStatus();
