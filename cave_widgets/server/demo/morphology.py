@@ -175,7 +175,7 @@ def _choose_partners(rng, soma, samples: _Samples, in_counts, out_weight, per_co
     soma (searched on a grid, widening the search where few pass); partners are drawn from
     them without replacement by output weight and distance."""
     n = len(soma)
-    grid = max(40 * UM, spacing * 1.2)
+    grid = max(20 * UM, spacing * 0.6)  # ring 1 (27 boxes) mostly holds enough axons
     base = soma.min(0) - 2 * grid
     key3 = np.floor((samples.point - base) / grid).astype(np.int64)
     home = np.floor((soma - base) / grid).astype(np.int64)
@@ -207,10 +207,20 @@ def _choose_partners(rng, soma, samples: _Samples, in_counts, out_weight, per_co
             keep = pre != who
             who, idx, pre = who[keep], idx[keep], pre[keep]
             dist = np.linalg.norm(samples.point[idx] - soma[who], axis=1)
-            o = np.lexsort((dist, pre, who))
+            # each (cell, pre) pair once, at its nearest sample: one integer sort, then the
+            # minimum per group (the first of equal minima)
+            o = np.argsort(who.astype(np.int64) * n + pre, kind="stable")
             who, idx, pre, dist = who[o], idx[o], pre[o], dist[o]
-            first_of = np.r_[True, (who[1:] != who[:-1]) | (pre[1:] != pre[:-1])]
-            who, idx, pre, dist = who[first_of], idx[first_of], pre[first_of], dist[first_of]
+            first_of = np.flatnonzero(np.r_[True, (who[1:] != who[:-1])
+                                            | (pre[1:] != pre[:-1])])
+            group = np.cumsum(np.r_[False, (who[1:] != who[:-1]) | (pre[1:] != pre[:-1])])
+            if len(dist):
+                low = np.minimum.reduceat(dist, first_of)
+                at_min = np.flatnonzero(dist == low[group])
+                best = at_min[np.r_[True, group[at_min][1:] != group[at_min][:-1]]]
+            else:
+                best = np.zeros(0, np.int64)
+            who, idx, pre, dist = who[best], idx[best], pre[best], dist[best]
             found.append((np.full(len(who), ring), who, pre, dist, idx))
             have += np.bincount(who, minlength=n)
         todo = todo[have[todo] < 3 * want[todo]]
