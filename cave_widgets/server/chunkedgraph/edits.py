@@ -138,9 +138,7 @@ def apply(graph: Graph, alloc: Allocators, op: int, t: float, *, add=(), remove=
     parent = np.where(parent == hierarchy.ROOT, new_roots[owner], parent)
     current = graph.parent.at(child, t)
     moved = current != parent
-    for p in np.unique(parent[moved]).tolist():
-        sel = moved & (parent == p)
-        graph.parent.set(child[sel], t, p)
+    graph.parent.set(child[moved], t, parent[moved])
     for node in reuse.created + new_roots.tolist():
         graph.children.add(node, child[parent == np.uint64(node)])
     graph.note_created(np.array(reuse.created + new_l2 + new_roots.tolist(), np.uint64), t)
