@@ -14,6 +14,7 @@ import numpy as np
 from . import hierarchy
 from .geometry import chunk_key
 from .graph import Graph
+from .spans import _member
 
 ROOT_STEP = 1_009
 
@@ -112,12 +113,12 @@ def apply(graph: Graph, alloc: Allocators, op: int, t: float, *, add=(), remove=
     # Level 2: new nodes for the components (within a chunk) that hold an edited supervoxel.
     l2 = graph.parent.at(svs, t)
     key = chunk_key(meta.chunk(svs))
-    dirty = np.isin(key, chunk_key(meta.chunk(ends)))
+    dirty = _member(key, np.unique(chunk_key(meta.chunk(ends))))
     sub = svs[dirty]
     ia, ib = np.searchsorted(svs, ea), np.searchsorted(svs, eb)
     inside = dirty[ia] & dirty[ib] & (key[ia] == key[ib])
     sub_label = components(sub, ea[inside], eb[inside])
-    touched = np.unique(sub_label[np.isin(sub, ends)])
+    touched = np.unique(sub_label[_member(sub, ends)])
     new_l2 = []
     for lab in touched.tolist():
         group = sub[sub_label == lab]
@@ -137,9 +138,7 @@ def apply(graph: Graph, alloc: Allocators, op: int, t: float, *, add=(), remove=
     parent = np.where(parent == hierarchy.ROOT, new_roots[owner], parent)
     current = graph.parent.at(child, t)
     moved = current != parent
-    for p in np.unique(parent[moved]).tolist():
-        sel = moved & (parent == p)
-        graph.parent.set(child[sel], t, p)
+    graph.parent.set(child[moved], t, parent[moved])
     for node in reuse.created + new_roots.tolist():
         graph.children.add(node, child[parent == np.uint64(node)])
     graph.note_created(np.array(reuse.created + new_l2 + new_roots.tolist(), np.uint64), t)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .meta import GraphMeta
-from .spans import Grouped, SpanIndex
+from .spans import Grouped, SpanIndex, _member
 
 INF = float("inf")
 
@@ -51,8 +51,9 @@ class Edges:
         area)."""
         svs = np.unique(np.asarray(svs, dtype=np.uint64))
         rows = self.rows_of(svs)
-        rows = rows[(self.a[rows] < self.b[rows]) & np.isin(self.b[rows], svs)
-                    & (self.t_from[rows] <= t) & (self.t_to[rows] > t)]
+        rows = rows[(self.a[rows] < self.b[rows]) & (self.t_from[rows] <= t)
+                    & (self.t_to[rows] > t)]
+        rows = rows[_member(self.b[rows], svs)]
         return self.a[rows], self.b[rows], self.affinity[rows], self.area[rows]
 
     def find(self, a: int, b: int) -> np.ndarray:

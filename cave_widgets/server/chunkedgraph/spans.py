@@ -36,8 +36,8 @@ class SpanIndex:
         out = np.zeros(len(keys), dtype=np.uint64)
         out[found] = self.values[cand[found]]
         if self.overlay:
-            hit = np.flatnonzero(np.isin(keys, self._overlay_keys))
-            for i in hit:
+            hit = np.flatnonzero(_member(keys, self._overlay_keys))
+            for i in hit.tolist():
                 for when, value in reversed(self.overlay[int(keys[i])]):
                     if when <= t:
                         out[i] = value
@@ -50,7 +50,7 @@ class SpanIndex:
         lo = np.searchsorted(self.keys, keys, "left")
         ok = (lo < len(self.keys)) & (self.keys[np.minimum(lo, len(self.keys) - 1)] == keys)
         out = np.where(ok, self.t_from[np.minimum(lo, len(self.keys) - 1)], np.inf)
-        for i in np.flatnonzero(~ok & np.isin(keys, self._overlay_keys)):
+        for i in np.flatnonzero(~ok & _member(keys, self._overlay_keys)):
             out[i] = self.overlay[int(keys[i])][0][0]
         return out
 
@@ -61,16 +61,32 @@ class SpanIndex:
         return rows + self.overlay.get(int(key), [])
 
     def set(self, keys, t: float, values) -> None:
-        for k, v in zip(np.asarray(keys, dtype=np.uint64).tolist(),
-                        np.broadcast_to(np.asarray(values, dtype=np.uint64),
-                                        np.shape(keys)).tolist()):
-            self.overlay.setdefault(k, []).append((t, v))
-        self._overlay_sorted = None
+        keys = np.asarray(keys, dtype=np.uint64)
+        fresh = []
+        for k, v in zip(keys.tolist(), np.broadcast_to(np.asarray(values, dtype=np.uint64),
+                                                       np.shape(keys)).tolist()):
+            spans = self.overlay.get(k)
+            if spans is None:
+                self.overlay[k] = [(t, v)]
+                fresh.append(k)
+            else:
+                spans.append((t, v))
+        if fresh:
+            if getattr(self, "_overlay_pending", None) is None:
+                self._overlay_pending = []
+            self._overlay_pending += fresh
 
     @property
     def _overlay_keys(self) -> np.ndarray:
         if getattr(self, "_overlay_sorted", None) is None:
             self._overlay_sorted = np.array(sorted(self.overlay), dtype=np.uint64)
+            self._overlay_pending = None
+        elif getattr(self, "_overlay_pending", None):
+            # keys new since the last read: insert them (not a re-sort of the whole dict)
+            fresh = np.sort(np.array(self._overlay_pending, dtype=np.uint64))
+            at = np.searchsorted(self._overlay_sorted, fresh)
+            self._overlay_sorted = np.insert(self._overlay_sorted, at, fresh)
+            self._overlay_pending = None
         return self._overlay_sorted
 
     def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -86,6 +102,14 @@ class SpanIndex:
         values = np.concatenate([self.values, np.array(ov, dtype=np.uint64)])
         order = np.lexsort((t_from, keys))
         return keys[order], t_from[order], values[order]
+
+
+def _member(keys: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """keys ∈ sorted_set, by binary search (no hashing or sorting of keys)."""
+    if len(sorted_set) == 0:
+        return np.zeros(len(keys), bool)
+    i = np.minimum(np.searchsorted(sorted_set, keys), len(sorted_set) - 1)
+    return sorted_set[i] == keys
 
 
 class Grouped:
