@@ -34,7 +34,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("chunkedgraph", "chunkedgraph:ChunkedGraphClient", True, "local",
                 "/segmentation/api/version"),
     ServiceSpec("l2cache", "l2cache:L2CacheClient", True, "local"),
-    ServiceSpec("annotation", None, True, "local"),
+    ServiceSpec("annotation", "annotation:AnnotationClient", True, "local"),
     ServiceSpec("skeleton", "skeleton:SkeletonClient", True, "local",
                 "/skeletoncache/api/version"),
     ServiceSpec("state", None, False, "global", "/nglstate/api/v1/version"),
