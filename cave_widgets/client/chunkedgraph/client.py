@@ -149,6 +149,11 @@ class ChunkedGraphClient(ServiceClient):
             return decode_ids(r.content)
         if not len(ids):
             return np.zeros(0, dtype=np.uint64)
+        if len(ids) > BATCH_SIZE:
+            # Long lists repeat supervoxels (synapse tables do): ask for each once.
+            distinct, where = np.unique(ids, return_inverse=True)
+            if len(distinct) < len(ids):
+                return self._batched(distinct, send)[where.reshape(-1)]
         return self._batched(ids, send)
 
     def get_root_id(self, supervoxel_id, timestamp=None, level2=False) -> np.int64:
