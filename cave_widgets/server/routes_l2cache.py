@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from starlette.responses import Response
 
+from ..client.l2rows import rows_as_dicts
 from .chunkedgraph.geometry import L2_ATTRIBUTES
 from .chunkedgraph_http import body_ids, check_table, pcg_json
 from .context import Call, route_options
@@ -51,43 +52,40 @@ def attributes(call: Call):
     unknown = [n for n in wanted if n not in L2_ATTRIBUTES]
     if unknown:
         raise BadRequest(f"unknown attribute names {unknown}; known: {list(L2_ATTRIBUTES)}")
-    table = call.ctx.segmentation.l2_rows(ids)
+    table = _served(call.ctx.segmentation.l2_rows(ids), sorted(set(wanted)))
     if "application/vnd.apache.arrow.stream" in call.request.headers.get("accept", ""):
+        # Our own client's format: the same rows, a null where the JSON leaves a key out;
+        # ids without a row are absent (the client gives them {}).
         import pyarrow as pa
 
         sink = pa.BufferOutputStream()
-        table = table.select(["l2"] + wanted)
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
         return Response(sink.getvalue().to_pybytes(),
                         media_type="application/vnd.apache.arrow.stream")
-    rows = _as_dicts(table, wanted)
+    rows = dict(zip(table.column("l2").to_numpy().tolist(), rows_as_dicts(table)))
     as_str = call.flag("int64_as_str", False)
-    out = {str(i): rows.get(int(i), {}) for i in np.unique(ids).tolist()}
+    out = {str(i): rows.get(i, {}) for i in np.unique(ids).tolist()}
     if as_str:
         out = {k: {a: str(v) if isinstance(v, int) else v for a, v in d.items()}
                for k, d in out.items()}
     return pcg_json(out)
 
 
-def _as_dicts(table, wanted) -> dict[int, dict]:
-    cols = {name: table.column(name).to_pylist() for name in ["l2", "size_nm3"] + wanted
-            if name in table.column_names}
-    out = {}
-    for i, l2 in enumerate(cols["l2"]):
-        row = {}
-        big = cols["size_nm3"][i] >= PCA_MIN_VOLUME
-        for name in wanted:
-            value = cols[name][i]
-            if name in ("pca", "pca_val") and not big:
-                continue  # the real cache leaves these out for tiny nodes
-            if name == "pca":
-                value = [value[0:3], value[3:6], value[6:9]]
-            elif name == "chunk_intersect_count":
-                value = [value[0:3], value[3:6]]
-            row[name] = value
-        out[l2] = row
-    return out
+def _served(table, wanted: list[str]):
+    """`l2` and the `wanted` columns, in name order, with pca/pca_val null for tiny nodes
+    (the real cache leaves them out there)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    tiny = pc.less(table.column("size_nm3"), PCA_MIN_VOLUME)
+    columns = {"l2": table.column("l2")}
+    for name in wanted:
+        column = table.column(name)
+        if name in ("pca", "pca_val"):
+            column = pc.if_else(tiny, pa.scalar(None, column.type), column)
+        columns[name] = column
+    return pa.table(columns)
 
 
 L2 = "/l2cache/api/v1"

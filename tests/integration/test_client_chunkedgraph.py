@@ -113,6 +113,13 @@ def test_graph_structure(cg, history):
     l2 = set(cg.get_leaves(root, stop_layer=2).tolist())
     edges = cg.level2_chunk_graph(root)
     assert {a for e in edges for a in e} <= l2
+    # Our client reads the embedded server's binary answer: the same list as PCG's JSON.
+    r = cg.session.get(f"{cg._v1}/node/{root}/lvl2_graph")
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert edges == r.json()["edge_graph"] and len(edges) > 0
+    assert all(type(a) is int for e in edges for a in e)
+    bounded = cg.level2_chunk_graph(root, bounds=np.array([[0, 10**6]] * 3))
+    assert bounded == edges
     nodes, affinities, areas = cg.get_subgraph(root, None)
     assert nodes.shape[1] == 2 and len(affinities) == len(areas) == len(nodes)
     assert set(nodes.ravel().tolist()) <= set(cg.get_leaves(root).tolist())

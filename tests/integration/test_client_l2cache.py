@@ -143,3 +143,24 @@ def test_unknown_attribute_is_a_typed_server_error(client, graph):
     ids, _ = graph
     with pytest.raises(InvalidRequestError, match="unknown attribute"):
         client.l2cache.get_l2data(ids[:2], attributes=["size_nm3", "volume_furlongs"])
+
+
+@pytest.mark.parametrize("attributes", [None, ["rep_coord_nm"], ["size_nm3", "pca", "pca_val"],
+                                        ["chunk_intersect_count", "area_nm2"]])
+def test_get_l2data_arrow_answer_equals_the_json_one(client, graph, attributes):
+    """Our client reads the embedded server's Arrow answer; it must be the JSON answer
+    caveclient reads (same keys in the same order, same values), unknown ids included."""
+    ids, _ = graph
+    asked = np.concatenate([ids, ids[:5], [ids.max() + np.uint64(1)]])  # repeats, unknown id
+    ours = client.l2cache.get_l2data(asked, attributes=attributes)
+    local = client.info.get_datastack_info()["local_server"]
+    params = {"int64_as_str": False}
+    if attributes:
+        params["attribute_names"] = ",".join(attributes)
+    r = client.l2cache.session.post(
+        f"{local}/l2cache/api/v1/table/{catalog.PCG_TABLE}/attributes", params=params,
+        data=f'{{"l2_ids": {[int(i) for i in asked]}}}')
+    r.raise_for_status()
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert list(ours.items()) == list(r.json().items())
+    assert ours[str(int(ids.max()) + 1)] == {}

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from packaging.specifiers import SpecifierSet
 
-from .. import errors, http
+from .. import complete, errors, http
 from ..base import ServiceClient
 from ..times import to_utc
 from . import lineage
@@ -31,6 +31,18 @@ MAX_WORKERS = 4  # concurrent batches (the session's pool holds 10 connections b
 VALID_SINCE = datetime(2000, 1, 1, tzinfo=timezone.utc)  # caveclient's is_valid_nodes start
 ROOT_TIMESTAMP_SERVERS = ("<2,>=1.25.0", "<3,>=2.17.0", "<4,>=3.0.4")
 COVERING_NODES_SERVERS = ("<3,>=2.18.0", "<4,>=3.0.5")
+BINARY = "application/octet-stream"
+
+
+def _whole_edges(response) -> None:
+    """A binary edge list is whole when its length is framed and a multiple of 16 bytes."""
+    if not response.headers.get("Content-Type", "").startswith(BINARY):
+        return complete.json_document(response)
+    if not complete.length_framed(response) or len(response.content) % 16:
+        raise errors.IncompleteResponseError(
+            f"{response.url.split('?')[0]}: the binary edge list "
+            f"({len(response.content):,} bytes) cannot be proven whole",
+            url=response.url.split("?")[0])
 
 
 class ChunkedGraphClient(ServiceClient):
@@ -149,6 +161,11 @@ class ChunkedGraphClient(ServiceClient):
             return decode_ids(r.content)
         if not len(ids):
             return np.zeros(0, dtype=np.uint64)
+        if len(ids) > BATCH_SIZE:
+            # Long lists repeat supervoxels (synapse tables do): ask for each once.
+            distinct, where = np.unique(ids, return_inverse=True)
+            if len(distinct) < len(ids):
+                return self._batched(distinct, send)[where.reshape(-1)]
         return self._batched(ids, send)
 
     def get_root_id(self, supervoxel_id, timestamp=None, level2=False) -> np.int64:
@@ -383,10 +400,16 @@ class ChunkedGraphClient(ServiceClient):
         if bounds is not None:
             self._require_server("2.15.0", "level2_chunk_graph(bounds=...)")
             params["bounds"] = package_bounds(bounds)
-        r = self._request("GET", f"{self._v1}/node/{root}/lvl2_graph", params=params)
+        # The embedded server can answer raw uint64 pairs (no JSON to write or parse); PCG
+        # ignores the Accept header and answers JSON.
+        r = self._request("GET", f"{self._v1}/node/{root}/lvl2_graph", params=params,
+                          headers={"Accept": f"{BINARY}, application/json;q=0.9"},
+                          complete=_whole_edges)
         if bounds is not None and r.headers.get("Used-Bounds", "").lower() != "true":
             raise errors.ServerIncompatibilityError(
                 f"{self.server_address} ignored the bounds of level2_chunk_graph")
+        if r.headers.get("Content-Type", "").startswith(BINARY):
+            return decode_ids(r.content).reshape(-1, 2).tolist()
         return http.json_of(r)["edge_graph"]
 
     def get_subgraph(self, root_id, bounds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,0 +1,230 @@
+"""Chunkedgraph and level-2 cache at scale: get_roots of 1,000,000 supervoxels, get_l2data of
+100,000 level-2 ids and level2_chunk_graph of the demo's largest neuron, for our client and,
+side by side in the same run against the same server, for the real caveclient 8.2.1.
+
+    .venv/bin/python bench/chunkedgraph_bench.py [--scale default] [--repeat 5]
+
+Starts ``cave-widgets serve --demo --scale S``, picks the inputs from the data (every
+supervoxel id, repeated up to 1,000,000 when the demo has fewer; the stored level-2 ids,
+repeated up to 100,000 when there are fewer; the current root with the most level-2 nodes),
+then times each call `--repeat` times after one warm-up per client (medians), checks that
+both clients give the same answer, and measures the peak Python memory of one call of each
+(tracemalloc, in a separate untimed run: tracing slows allocation-heavy code).
+
+caveclient 8 pins pandas<3, so it runs in the throwaway virtualenv ``.venv-caveclient`` (built
+by tests/integration/test_caveclient_compat.py; the main checkout's is used when this
+checkout has none) in a subprocess; the token travels in the CAVE_DEMO_TOKEN environment
+variable, never on a command line, and both clients get a temporary HOME.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+LINE = re.compile(r"CAVE demo server at (\S+) datastack=(\S+) token=(\S+)")
+N_SUPERVOXELS = 1_000_000
+N_LEVEL2 = 100_000
+
+
+def caveclient_python() -> Path:
+    for repo in (REPO, Path("/work/main")):
+        python = repo / ".venv-caveclient" / "bin" / "python"
+        if python.exists():
+            return python
+    raise SystemExit(".venv-caveclient is missing: run tests/integration/"
+                     "test_caveclient_compat.py once to build it")
+
+
+# Runs in either environment: times the three calls, then one traced call of each, and
+# writes the answers next to the inputs. CLIENT is the module to import CAVEclient from.
+TIMER = r'''
+import json, os, sys, time, tracemalloc, warnings, logging
+import numpy as np
+logging.disable(logging.WARNING)
+warnings.simplefilter("ignore")
+url, datastack, folder, repeat, tag = sys.argv[1:6]
+repeat = int(repeat)
+from {module} import CAVEclient
+client = CAVEclient(datastack, server_address=url, auth_token=os.environ["CAVE_DEMO_TOKEN"],
+                    write_server_cache=False)
+svs = np.load(os.path.join(folder, "svs.npy"))
+l2s = np.load(os.path.join(folder, "l2s.npy"))
+root = int(np.load(os.path.join(folder, "root.npy")))
+ts = client.chunkedgraph.get_root_timestamps([root])[0]  # any fixed time: same answer twice
+calls = {{
+    "get_roots": lambda: client.chunkedgraph.get_roots(svs, timestamp=ts),
+    "get_l2data": lambda: client.l2cache.get_l2data(l2s),
+    "level2_chunk_graph": lambda: client.chunkedgraph.level2_chunk_graph(root),
+}}
+times, peaks, answers = {{}}, {{}}, {{}}
+for name, call in calls.items():
+    answers[name] = call()  # warm-up (connections, server caches, metadata)
+    times[name] = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        times[name].append(time.perf_counter() - start)
+for name, call in calls.items():
+    tracemalloc.start()
+    call()
+    peaks[name] = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+np.save(os.path.join(folder, tag + "-roots.npy"), np.asarray(answers["get_roots"], np.uint64))
+with open(os.path.join(folder, tag + "-l2data.json"), "w") as f:
+    json.dump(answers["get_l2data"], f)
+with open(os.path.join(folder, tag + "-graph.json"), "w") as f:
+    json.dump(np.asarray(answers["level2_chunk_graph"], np.uint64).tolist(), f)
+print(json.dumps({{"times": times, "peaks": peaks}}))
+'''
+
+
+def start_server(scale: str):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cave_widgets.cli", "serve", "--demo", "--scale", scale],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    first = proc.stdout.readline()
+    match = LINE.search(first)
+    if match is None:
+        proc.kill()
+        raise SystemExit(f"the server did not start: {first!r}\n{proc.stderr.read()}")
+    return proc, *match.groups()
+
+
+def pick_inputs(url: str, datastack: str, token: str, folder: Path) -> dict:
+    """Supervoxels, level-2 ids and the largest neuron, from the served data."""
+    import duckdb
+
+    from cave_widgets import CAVEclient
+    from cave_widgets.server.demo.build import ensure_demo_database
+
+    db = duckdb.connect(str(ensure_demo_database(os.environ["BENCH_SCALE"])), read_only=True)
+    svs = db.sql("SELECT DISTINCT sv FROM sv_spans ORDER BY sv").fetchnumpy()["sv"]
+    l2s = db.sql("SELECT DISTINCT l2 FROM l2_attributes ORDER BY l2").fetchnumpy()["l2"]
+    db.close()
+    svs, l2s = svs.astype(np.uint64), l2s.astype(np.uint64)
+    # Shuffled (fixed seed) so batches do not follow the storage order.
+    rng = np.random.default_rng(0)
+    all_svs = svs.copy()
+    svs = rng.permutation(np.resize(svs, N_SUPERVOXELS))
+    l2s = rng.permutation(np.resize(l2s, N_LEVEL2))
+    client = CAVEclient(datastack, server_address=url, auth_token=token,
+                        write_server_cache=False)
+    cg = client.chunkedgraph
+    roots = cg.get_roots(all_svs)
+    l2_now = cg.get_roots(all_svs, stop_layer=2)
+    live = roots != 0
+    pairs = np.unique(np.stack([roots[live], l2_now[live]]), axis=1)
+    owners, counts = np.unique(pairs[0], return_counts=True)
+    root = owners[np.argmax(counts)]
+    np.save(folder / "svs.npy", svs)
+    np.save(folder / "l2s.npy", l2s)
+    np.save(folder / "root.npy", np.uint64(root))
+    return {"svs": len(all_svs), "l2s": int(len(np.unique(l2s))), "root": int(root),
+            "root_l2": int(counts.max())}
+
+
+def run_timer(python: Path, module: str, url: str, datastack: str, token: str,
+              folder: Path, repeat: int, tag: str) -> dict:
+    home = folder / f"home-{tag}"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV") and not k.startswith("XDG_")}
+    env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"),
+               XDG_CONFIG_HOME=str(home / ".config"), CAVE_DEMO_TOKEN=token,
+               PYTHONDONTWRITEBYTECODE="1")
+    if module == "cave_widgets":
+        env["PYTHONPATH"] = str(REPO)
+    proc = subprocess.run(
+        [str(python), "-c", TIMER.format(module=module), url, datastack, str(folder),
+         str(repeat), tag],
+        capture_output=True, text=True, env=env, timeout=3600, cwd=home,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{module} timing failed:\n{proc.stdout}\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def same_answers(folder: Path) -> dict[str, bool]:
+    def load(name):
+        with open(folder / name) as f:
+            return json.load(f)
+    return {
+        "get_roots": bool(np.array_equal(np.load(folder / "ours-roots.npy"),
+                                         np.load(folder / "theirs-roots.npy"))),
+        # Same keys, same values, same key order.
+        "get_l2data": list(load("ours-l2data.json").items())
+        == list(load("theirs-l2data.json").items()),
+        "level2_chunk_graph": load("ours-graph.json") == load("theirs-graph.json"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", default="default", choices=["small", "default", "large"])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    os.environ["BENCH_SCALE"] = args.scale
+    theirs_python = caveclient_python()
+
+    started = time.perf_counter()
+    proc, url, datastack, token = start_server(args.scale)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            picked = pick_inputs(url, datastack, token, folder)
+            print(f"server (scale {args.scale}) and inputs ready in "
+                  f"{time.perf_counter() - started:.1f} s", flush=True)
+            print(f"inputs: {N_SUPERVOXELS:,} supervoxel ids ({picked['svs']:,} distinct, "
+                  f"repeated); {N_LEVEL2:,} level-2 ids ({picked['l2s']:,} distinct"
+                  f"{', repeated' if picked['l2s'] < N_LEVEL2 else ''}); largest neuron "
+                  f"{picked['root']} ({picked['root_l2']:,} level-2 nodes)", flush=True)
+            results = {}
+            for tag, name, python, module in (
+                ("ours", "cave_widgets", Path(sys.executable), "cave_widgets"),
+                ("theirs", "caveclient 8.2.1", theirs_python, "caveclient"),
+            ):
+                results[tag] = run_timer(python, module, url, datastack, token, folder,
+                                         args.repeat, tag)
+                print(f"timed {name}", flush=True)
+            same = same_answers(folder)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    print(f"\nmedian of {args.repeat} (after one warm-up), seconds; peak = tracemalloc peak "
+          "of one call\n")
+    header = (f"{'operation':<20}{'ours (s)':>10}{'caveclient (s)':>16}{'ratio':>8}"
+              f"{'ours peak':>12}{'cc peak':>12}  same answer")
+    print(header)
+    print("-" * len(header))
+    for op in ("get_roots", "get_l2data", "level2_chunk_graph"):
+        ours = statistics.median(results["ours"]["times"][op])
+        theirs = statistics.median(results["theirs"]["times"][op])
+        print(f"{op:<20}{ours:>10.3f}{theirs:>16.3f}{ours / theirs:>8.2f}"
+              f"{results['ours']['peaks'][op] / 2**20:>9.1f} MB"
+              f"{results['theirs']['peaks'][op] / 2**20:>9.1f} MB  {same[op]}")
+    print()
+    for tag, name in (("ours", "cave_widgets"), ("theirs", "caveclient 8.2.1")):
+        runs = "; ".join(f"{op} " + " ".join(f"{t:.3f}" for t in ts)
+                         for op, ts in results[tag]["times"].items())
+        print(f"  {name}: {runs}")
+    if not all(same.values()):
+        raise SystemExit(f"the clients disagree: {same}")
+
+
+if __name__ == "__main__":
+    main()
