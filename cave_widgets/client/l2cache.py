@@ -99,7 +99,7 @@ def _from_arrow(body: bytes, asked: np.ndarray) -> dict:
     as strings ({} where the cache has no row)."""
     import pyarrow as pa
 
-    from .l2rows import rows_as_dicts
+    from ..wire.l2rows import rows_as_dicts
 
     table = pa.ipc.open_stream(body).read_all()
     rows = dict(zip(table.column("l2").to_numpy().tolist(), rows_as_dicts(table)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from starlette.responses import Response
 
-from ..client.l2rows import rows_as_dicts
+from ..wire.l2rows import rows_as_dicts
 from .chunkedgraph.geometry import L2_ATTRIBUTES
 from .chunkedgraph_http import body_ids, check_table, pcg_json
 from .context import Call, route_options

@@ -65,7 +65,7 @@ def test_a_bad_row_is_refused_naming_the_row_and_field_and_nothing_is_sent(fake,
     with pytest.raises(AnnotationValidationError) as caught:
         ann.post_annotation("calls", [ROW, row])
     assert caught.value.row == 1 and caught.value.field == field
-    assert f"row 1" in str(caught.value) and field in str(caught.value)
+    assert "row 1" in str(caught.value) and field in str(caught.value)
     assert not [c for c in fake.calls[before:] if c.request.method == "POST"]
 
 
