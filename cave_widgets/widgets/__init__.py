@@ -10,6 +10,7 @@ _WHERE = {
     "DatastackSelector": "datastack",
     "TableBrowser": "table_browser",
     "Explorer": "explorer",
+    "AnnotationEditor": "annotation_editor",
     "browse": "explorer",
 }
 
@@ -24,7 +25,7 @@ def __getattr__(name: str):
         try:
             module = import_module(f"{__name__}.{_WHERE[name]}")
         except ImportError as exc:
-            if exc.name in ("anywidget", "ipywidgets"):
+            if exc.name in ("anywidget", "ipywidgets", "ipydatagrid"):
                 raise ImportError(
                     f"the widgets need {exc.name}: pip install 'cave_widgets[widgets]'"
                 ) from exc

@@ -67,6 +67,49 @@ class Generations:
         return number == self._newest
 
 
+class Workers:
+    """The one mechanism for a widget's background work: a small pool of threads, the
+    futures it still runs (for wait()), failures logged (what a person should see, the work
+    shows in its widget itself)."""
+
+    def __init__(self, size: int):
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="cave-widget")
+        self._tasks: set[Future] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, fn, *args, waited_for: bool = True) -> Future:
+        def task():
+            try:
+                return fn(*args)
+            except Exception:
+                log.debug("background task %s failed", getattr(fn, "__name__", fn),
+                          exc_info=True)
+
+        future = self._executor.submit(task)
+        if waited_for:
+            with self._lock:
+                self._tasks = {f for f in self._tasks if not f.done()} | {future}
+        return future
+
+    def run(self, fn, *args) -> Future:
+        """fn(*args) on the pool, nothing caught (for callers that answer failures)."""
+        return self._executor.submit(fn, *args)
+
+    def pending(self) -> list[Future]:
+        with self._lock:
+            return [f for f in self._tasks if not f.done()]
+
+    def wait(self, timeout: float, busy=lambda: False, name: str = "the widget") -> None:
+        deadline = time.monotonic() + timeout
+        while self.pending() or busy():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} is still busy")
+            time.sleep(0.01)
+
+    def shutdown(self) -> None:
+        self._workers.shutdown()
+
+
 class RequestWidget(anywidget.AnyWidget):
     """An anywidget whose work runs off the kernel's message thread.
 
@@ -79,10 +122,7 @@ class RequestWidget(anywidget.AnyWidget):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self._executor = ThreadPoolExecutor(max_workers=self.WORKERS,
-                                            thread_name_prefix="cave-widget")
-        self._tasks: set[Future] = set()
-        self._tasks_lock = threading.Lock()
+        self._workers = Workers(self.WORKERS)
         self._handlers: dict = {}
         self._pending = 0
         self._pending_lock = threading.Lock()
@@ -96,30 +136,11 @@ class RequestWidget(anywidget.AnyWidget):
         """Run fn(*args) on the widget's workers. A failure is logged, not raised: what a
         person should see, fn shows in the widget itself. `waited_for=False` leaves a long
         job (a whole-table fetch, with its own progress and cancel) out of `wait()`."""
-        def task():
-            try:
-                return fn(*args)
-            except Exception:
-                log.debug("background task %s failed", getattr(fn, "__name__", fn),
-                          exc_info=True)
-
-        future = self._executor.submit(task)
-        if waited_for:
-            with self._tasks_lock:
-                self._tasks = {f for f in self._tasks if not f.done()} | {future}
-        return future
+        return self._workers.submit(fn, *args, waited_for=waited_for)
 
     def wait(self, timeout: float = 60.0) -> None:
         """Block until background work (loads, requests) is done; for scripts and tests."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._tasks_lock:
-                pending = [f for f in self._tasks if not f.done()]
-            if not pending and not self.busy:
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{type(self).__name__} is still busy")
-            time.sleep(0.01)
+        self._workers.wait(timeout, busy=lambda: self.busy, name=type(self).__name__)
 
     def handle(self, kind: str, fn) -> None:
         """Register fn(content, buffers) -> result | (result, buffers) for requests of kind."""
@@ -135,7 +156,7 @@ class RequestWidget(anywidget.AnyWidget):
         with self._pending_lock:
             self._pending += 1
             self.busy = True
-        self._executor.submit(self._answer, handler, request_id, content, buffers)
+        self._workers.run(self._answer, handler, request_id, content, buffers)
 
     def _answer(self, handler, request_id, content, buffers) -> None:
         try:
@@ -153,5 +174,5 @@ class RequestWidget(anywidget.AnyWidget):
                 self.busy = self._pending > 0
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._workers.shutdown()
         super().close()
