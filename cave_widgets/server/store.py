@@ -13,7 +13,9 @@ root ids looked up at write time; their definitions are kept in ``work.annotatio
 a file-backed ``work`` database brings them back after a restart. Their relations resolve root
 ids through the supervoxel → root spans at the snapshot (they have no stored base roots), so
 live queries and every version materialized after a write see the rows at once. Versions are
-the catalogue's plus any made by ``add_version`` (the admin "materialize now" route). The chunkedgraph tables in ``work`` have the same columns as those in ``demo``;
+the catalogue's plus any made by ``add_version`` (the admin "materialize now" route).
+
+The chunkedgraph tables in ``work`` have the same columns as those in ``demo``;
 ``spans_table`` names the supervoxel → root spans with the edits applied (``demo.sv_spans``
 until the first edit).
 

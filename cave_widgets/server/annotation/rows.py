@@ -134,8 +134,8 @@ def _value(f: Field, v):
             raise ValueError("Not a valid string.")
         return v
     if f.kind == "boolean":
-        truthy = {True, 1, "true", "True", "TRUE", "1", "yes", "on", "t", "y"}
-        falsy = {False, 0, "false", "False", "FALSE", "0", "no", "off", "f", "n"}
+        truthy = {True, "true", "True", "TRUE", "1", "yes", "on", "t", "y"}
+        falsy = {False, "false", "False", "FALSE", "0", "no", "off", "f", "n"}
         if isinstance(v, (bool, int, str)) and v in truthy:
             return True
         if isinstance(v, (bool, int, str)) and v in falsy:
