@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from . import (
     openapi,
+    routes_annotation,
     routes_auth,
     routes_chunkedgraph,
     routes_chunkedgraph_edits,
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 SERVICES = (routes_info, routes_schema, routes_auth, routes_materialize, routes_chunkedgraph,
             routes_chunkedgraph_history, routes_chunkedgraph_edits, routes_l2cache,
-            routes_skeleton)
+            routes_skeleton, routes_annotation)
 
 
 def endpoint(ctx: ServiceContext, handler: Handler):

@@ -37,8 +37,8 @@ def version_record(store: DemoStore, v: catalog.VersionDef) -> dict:
 
 def table_metadata(call: Call, table: catalog.TableDef, snapshot: Snapshot) -> dict:
     store = call.ctx.store
-    index = [t.name for t in catalog.TABLES].index(table.name)
-    res = catalog.VOXEL_RESOLUTION
+    index = list(store.tables).index(table.name)
+    res = table.voxel_resolution
     return {
         "id": snapshot.version * 100 + index + 1,
         "table_name": table.name,
@@ -51,12 +51,12 @@ def table_metadata(call: Call, table: catalog.TableDef, snapshot: Snapshot) -> d
         "notice_text": table.notice_text,
         "reference_table": table.reference_table,
         "user_id": table.user_id,
-        "flat_segmentation_source": None,
+        "flat_segmentation_source": table.flat_segmentation_source,
         "voxel_resolution_x": res[0],
         "voxel_resolution_y": res[1],
         "voxel_resolution_z": res[2],
-        "write_permission": "PRIVATE",
-        "read_permission": "PUBLIC",
+        "write_permission": table.write_permission,
+        "read_permission": table.read_permission,
         "last_modified": naive_iso(store.to_datetime(snapshot.t)),
         "segmentation_source": f"graphene://{call.base_url}/segmentation/table/{catalog.PCG_TABLE}",
         "pcg_table_name": catalog.PCG_TABLE,
@@ -231,7 +231,7 @@ def view_query(call: Call):
 def unique_string_values(call: Call):
     store = call.ctx.store
     check_datastack(call.path("datastack"))
-    latest = store.snapshot_for_version(catalog.DEFAULT_VERSION)
+    latest = store.snapshot_for_version(store.latest_version())
     relation = store.table_relation(call.path("table"), latest)
     cur = store.cursor()
     out = {}

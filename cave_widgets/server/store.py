@@ -5,7 +5,17 @@ Beside it one writable database is attached as ``work`` (in memory by default, o
 given as ``work_path``): what the services write (the chunkedgraph's edits, and later the
 annotation service's tables) lives there, and every write goes through ``DemoStore.write``,
 which holds the one write lock and runs its statements in one transaction. Readers never take
-the lock. The chunkedgraph tables in ``work`` have the same columns as those in ``demo``;
+the lock.
+
+The annotation service adds tables at run time (``register_table``): their rows live in
+``work.anno__<name>`` with CRUD columns (created, deleted, superceded_id) and supervoxel and
+root ids looked up at write time; their definitions are kept in ``work.annotation_tables`` so
+a file-backed ``work`` database brings them back after a restart. Their relations resolve root
+ids through the supervoxel → root spans at the snapshot (they have no stored base roots), so
+live queries and every version materialized after a write see the rows at once. Versions are
+the catalogue's plus any made by ``add_version`` (the admin "materialize now" route).
+
+The chunkedgraph tables in ``work`` have the same columns as those in ``demo``;
 ``spans_table`` names the supervoxel → root spans with the edits applied (``demo.sv_spans``
 until the first edit).
 
@@ -16,6 +26,8 @@ table), so every version and every live timestamp reads the same stored rows.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import tempfile
 import threading
@@ -109,6 +121,7 @@ class DemoStore:
             for v in catalog.VERSIONS
             if not v.expired
         }
+        self._load_registered_tables()
 
     # --- connections and time -------------------------------------------------------------
 
@@ -147,7 +160,22 @@ class DemoStore:
     # --- versions ---------------------------------------------------------------------------
 
     def valid_versions(self, include_expired: bool = False) -> list[int]:
-        return sorted(v.version for v in catalog.VERSIONS if include_expired or not v.expired)
+        return sorted(v.version for v in self.versions.values()
+                      if include_expired or not v.expired)
+
+    def latest_version(self) -> int:
+        return max(self.valid_versions())
+
+    def add_version(self, days_to_expire: float | None = 7) -> catalog.VersionDef:
+        """Materialize a new version now: it holds every row alive at this moment (tables and
+        rows are selected by time, so nothing is copied). Kept in memory only: a restart
+        returns to the catalogue's versions."""
+        with self._write_lock:
+            number = max(self.versions) + 1
+            v = catalog.VersionDef(number, self.now(), days_to_expire)
+            self._version_override[number] = self._make_override(v.time_stamp)
+            self.versions[number] = v
+        return v
 
     def version(self, number: int) -> catalog.VersionDef:
         if number not in self.versions:
@@ -194,7 +222,7 @@ class DemoStore:
     # --- tables and views -------------------------------------------------------------------
 
     def tables_at(self, snapshot: Snapshot) -> list[str]:
-        return [t.name for t in catalog.TABLES if t.created <= snapshot.t]
+        return [t.name for t in list(self.tables.values()) if t.created <= snapshot.t]
 
     def views_at(self, snapshot: Snapshot) -> list[str]:
         return [v.name for v in catalog.VIEWS if v.created <= snapshot.t]
@@ -218,8 +246,63 @@ class DemoStore:
             )
         return view
 
+    # --- tables the annotation service registers ---------------------------------------------
+
+    def register_table(self, table: catalog.TableDef, cursor=None) -> None:
+        """Add or replace a run-time table's definition (call inside ``write`` with its
+        cursor, so the definition commits with the rows it describes)."""
+        record = json.dumps(dataclasses.asdict(table))
+        cur = cursor or self.cursor()
+        cur.execute("CREATE TABLE IF NOT EXISTS work.annotation_tables "
+                    "(name VARCHAR PRIMARY KEY, record VARCHAR)")
+        cur.execute("INSERT OR REPLACE INTO work.annotation_tables VALUES (?, ?)",
+                    [table.name, record])
+        self.tables[table.name] = table
+
+    def _load_registered_tables(self) -> None:
+        cur = self.cursor()
+        exists = cur.execute("SELECT count(*) FROM information_schema.tables WHERE "
+                             "table_catalog = 'work' AND table_name = 'annotation_tables'"
+                             ).fetchall()[0][0]
+        if not exists:
+            return
+        for (record,) in cur.execute("SELECT record FROM work.annotation_tables").fetchall():
+            fields = json.loads(record)
+            fields["voxel_resolution"] = tuple(fields["voxel_resolution"])
+            table = catalog.TableDef(**fields)
+            self.tables[table.name] = table
+
+    def _work_relation(self, table: catalog.TableDef, snapshot: Snapshot) -> Relation:
+        """A run-time table at a snapshot: rows created by then and not deleted by then (the
+        live query's created/deleted windows), roots of their supervoxels at that time."""
+        columns = schemas.table_columns(table.schema)
+        t = _inline(snapshot.t)
+        alive = f"SELECT sv, root FROM {self.spans_table} WHERE {spans_alive(snapshot.t)}"
+        select, joins = [], []
+        for col in columns:
+            if col.name == "valid":
+                select.append("TRUE AS valid")
+            elif col.role == "root":
+                alias = f"r_{len(joins)}"
+                joins.append(f"LEFT JOIN ({alive}) {alias} ON {alias}.sv = s.{col.partner}")
+                select.append(f"COALESCE({alias}.root, s.{col.name}) AS {col.name}")
+            elif col.kind == "position":
+                select += [f"CAST(round(s.{p}) AS INTEGER) AS {p}" for p in col.physical]
+            elif col.kind == "float":
+                select.append(f"CAST(s.{col.name} AS FLOAT) AS {col.name}")
+            else:
+                select.append(f"s.{col.name}")
+        sql = (
+            f"SELECT {', '.join(select)} FROM {table.rows_table} s {' '.join(joins)} "
+            f"WHERE s.created <= {t} AND (s.deleted IS NULL OR s.deleted > {t})"
+        )
+        return Relation(table.name, sql, columns, table.voxel_resolution,
+                        spans_alive=spans_alive(snapshot.t), spans_table=self.spans_table)
+
     def table_relation(self, name: str, snapshot: Snapshot) -> Relation:
         table = self.table_def(name, snapshot)
+        if table.storage == "work":
+            return self._work_relation(table, snapshot)
         columns = schemas.table_columns(table.schema)
         t = _inline(snapshot.t)
         select, joins = [], []

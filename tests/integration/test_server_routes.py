@@ -5,6 +5,7 @@ of the open routes; no API route ever redirects."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timezone
 
 import numpy as np
@@ -27,6 +28,7 @@ OPEN = {
     "/l2cache/", "/l2cache/api/v1/", "/l2cache/api/v1/attribute_metadata",
     "/l2cache/api/v1/table_mapping",
     "/skeletoncache/api/version", "/skeletoncache/api/versions", "/skeletoncache/health",
+    "/annotation/api/versions",
 }
 # Routes that answer an error by design, with a token: this server writes no meshworks
 # (meshparty) and keeps skeletons in memory, not in a bucket (routes_skeleton.py).
@@ -34,6 +36,8 @@ _SK = "/skeletoncache/api/v1/{datastack}"
 BY_DESIGN = {_SK + "/precomputed/meshwork/{rid}": 500, _SK + "/bulk/gen_meshworks": 500,
              _SK + "/bulk/get_skeleton_token/{skvn}": 501}
 EDITS = ("merge", "split", "split_preview")
+SWEEP_TABLE = "sweep_cells"  # the annotation routes' table, made by make_request on first use
+_fresh_names = itertools.count()
 
 
 @pytest.fixture(scope="module")
@@ -178,11 +182,15 @@ def make_request(demo_server, ids, path: str, method: str, edits=None) -> tuple[
         requests.post(f"{demo_server.url}/auth/api/v1/user/token", json={"description": "sweep"},
                       headers=h, timeout=TIMEOUT)
         values["token_id"] = str(max(t.id for t in demo_server.context.auth.tokens_of(1)))
+    if path.startswith("/annotation/"):
+        values.update(aligned_volume=catalog.ALIGNED_VOLUME, table=SWEEP_TABLE)
     url = demo_server.url + path.format(**values)
 
     now = datetime.now(timezone.utc).isoformat()
     tail = path.rsplit("/", 1)[-1]
-    if path.startswith("/materialize/"):
+    if path.startswith("/annotation/api/v2/"):
+        kwargs = _annotation_request(demo_server, path, method)
+    elif path.startswith("/materialize/"):
         if tail == "query" and ("{table}" in path or "{view}" in path):
             kwargs["json"] = {"limit": 2}
         elif path.endswith("/version/{version}/query"):
@@ -236,6 +244,36 @@ def make_request(demo_server, ids, path: str, method: str, edits=None) -> tuple[
     return url, kwargs
 
 
+def _annotation_request(demo_server, path: str, method: str) -> dict:
+    """Arguments for an annotation route, on the sweep's own table: a fresh table name to
+    create, a fresh row to update or delete (each row can be superseded only once)."""
+    base = f"{demo_server.url}/annotation/api/v2/aligned_volume/{catalog.ALIGNED_VOLUME}/table"
+    h = {"Authorization": f"Bearer {demo_server.token}"}
+
+    def create(name):
+        return {"schema_type": "cell_type_local", "table_name": name,
+                "metadata": {"description": "sweep", "voxel_resolution_x": 4.0,
+                             "voxel_resolution_y": 4.0, "voxel_resolution_z": 40.0}}
+
+    row = {"pt": {"position": [100, 100, 10]}, "cell_type": "x", "classification_system": "y"}
+    requests.post(base, json=create(SWEEP_TABLE), headers=h, timeout=TIMEOUT)  # 400 if made
+    if path.endswith("/table") and method == "POST":
+        return {"json": create(f"sweep_{next(_fresh_names)}")}
+    if path.endswith("/table") and method == "PUT":
+        return {"json": {"table_name": SWEEP_TABLE, "metadata": {"description": "swept"}}}
+    if not path.endswith("/annotations"):
+        return {}
+    if method == "GET":
+        return {"params": {"annotation_ids": "1"}}
+    if method == "POST":
+        return {"json": {"annotations": [row]}}
+    [fresh] = requests.post(f"{base}/{SWEEP_TABLE}/annotations", json={"annotations": [row]},
+                            headers=h, timeout=TIMEOUT).json()
+    if method == "PUT":
+        return {"json": {"annotations": [{"id": fresh, **row}]}}
+    return {"json": {"annotation_ids": [fresh]}}
+
+
 def test_the_sweep_sees_the_whole_surface(routes):
     # The sweeps below read the route table from the app; make sure it is the full one
     # (91 route/method pairs when written, 118 with the chunkedgraph and the L2 cache). A new
@@ -250,7 +288,9 @@ def test_the_sweep_sees_the_whole_surface(routes):
                  "/segmentation/api/v1/table/{table}/root/{root_id}/change_log",
                  "/segmentation/api/v1/table/{table}/merge",
                  "/meshing/api/v1/table/{table}/remeshing",
-                 "/l2cache/api/v1/table/{table}/attributes"):
+                 "/l2cache/api/v1/table/{table}/attributes",
+                 "/annotation/api/v2/aligned_volume/{aligned_volume}/table/{table}/annotations",
+                 "/materialize/api/v2/materialize/run/create_frozen/datastack/{datastack}"):
         assert must in paths
 
 

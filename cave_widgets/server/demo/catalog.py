@@ -34,6 +34,21 @@ class TableDef:
     reference_table: str | None = None
     notice_text: str | None = None
     user_id: str = "1"
+    # What the annotation service adds for tables it creates (routes_annotation.py); the
+    # built-in tables keep these defaults. `storage` names the attached database holding the
+    # rows: "demo" (read-only, built) or "work" (written by the annotation service).
+    voxel_resolution: tuple[float, float, float] = VOXEL_RESOLUTION
+    read_permission: str = "PUBLIC"
+    write_permission: str = "PRIVATE"
+    flat_segmentation_source: str | None = None
+    storage: str = "demo"
+    deleted: float | None = None  # set by DELETE table; the table stays listed and usable
+    last_modified: float | None = None  # None: never written since it was built
+
+    @property
+    def rows_table(self) -> str:
+        """The SQL table holding this table's rows (every row ever written)."""
+        return f"demo.{self.name}" if self.storage == "demo" else f"work.anno__{self.name}"
 
 
 @dataclass(frozen=True)
