@@ -249,7 +249,26 @@ class MaterializationClient(QueryMethods, ServiceClient):
         package ships knows the standard schemas, so nothing is fetched for them; others are
         asked of the schema service once per client."""
         meta = self.get_table_metadata(table, version=version)
-        schema_name = meta.get("schema") or meta.get("schema_type")
+        return self._columns_of_schema(table, meta.get("schema") or meta.get("schema_type"))
+
+    def live_table_metadata(self, table: str) -> dict:
+        """A table's metadata for a query at a live time: the newest version's, or, for a
+        table made since (an annotation table created after it), the annotation service's,
+        which knows every table of the aligned volume."""
+        try:
+            return self.get_table_metadata(table, version=self.most_recent_version())
+        except errors.UnknownTableError:
+            meta = dict(self.ctx.service("annotation").get_table_metadata(table))
+            meta.setdefault("schema", meta.get("schema_type"))
+            meta.setdefault("reference_table", (meta.get("table_metadata") or {}).get(
+                "reference_table"))
+            return meta
+
+    def live_table_columns(self, table: str) -> cols.TableColumns:
+        meta = self.live_table_metadata(table)
+        return self._columns_of_schema(table, meta.get("schema") or meta.get("schema_type"))
+
+    def _columns_of_schema(self, table: str, schema_name: str | None) -> cols.TableColumns:
 
         def from_server() -> cols.TableColumns:
             schema = self._cached(("schema", schema_name), lambda: self.ctx.service(

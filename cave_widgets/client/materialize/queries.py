@@ -208,15 +208,14 @@ class QueryMethods:
                       else select_columns)
             joins = suffixes = None
             if merge_reference:  # as caveclient's live_query: reference tables are joined
-                reference = self.get_table_metadata(
-                    table, datastack_name, self.most_recent_version()).get("reference_table")
+                reference = self.live_table_metadata(table).get("reference_table")
                 if reference:
                     joins = [[table, "target_id", reference, "id"]]
                     suffixes = {table: "", reference: "_ref"}
                     if cols.is_listlike(select_columns):
                         # as the server does for a flat list on a join: each name goes to
                         # the first table that has it
-                        own = self.table_columns(table, self.most_recent_version()).kinds
+                        own = self.live_table_columns(table).kinds
                         select = {table: [c for c in select_columns if c in own],
                                   reference: [c for c in select_columns if c not in own]}
             return self.live_live_query(
@@ -399,9 +398,8 @@ class QueryMethods:
         """The table as it was at `timestamp` (rows alive then, root ids as of then), computed
         by the server. Filters are keyed by table, as in join_query."""
         when = to_utc(timestamp)
-        version = self.most_recent_version()
         names = [table] + ([j[2] for j in joins] if joins else [])
-        columns = {n: self.table_columns(n, version) for n in names}
+        columns = {n: self.live_table_columns(n) for n in names}
 
         def columns_of(name):
             if name not in columns:
@@ -442,8 +440,8 @@ class QueryMethods:
         url = self._url("/query", api=3, datastack_name=datastack_name)
         response = self._post_query(url, body, params, log_warning=log_warning, return_df=True)
         attrs = None
+        meta = self.live_table_metadata(table)
         if metadata:
-            meta = self.get_table_metadata(table, version=version)
             attrs = {**self._base_attrs(None, True, when, bool(joins)), **decode.table_attrs(meta),
                      "filters": {label: described.get(label) for _, _, label in FILTER_ARGS},
                      "select_columns": select_columns, "offset": offset, "limit": limit}
@@ -451,8 +449,7 @@ class QueryMethods:
             response, split_positions=split_positions, limit=limit,
             count_again=lambda: self._count_live(url, body, params),
             desired_resolution=desired,
-            given_resolution=self.get_table_metadata(table, version=version).get(
-                "voxel_resolution"),
+            given_resolution=meta.get("voxel_resolution"),
             attrs=attrs)
 
     def _count_live(self, url: str, body: dict, params: dict) -> int:
