@@ -134,7 +134,7 @@ def _server_message(response: requests.Response) -> tuple[str, dict]:
     except ValueError:
         return response.text.strip()[:500], {}
     if isinstance(body, dict):
-        return str(body.get("message") or body.get("error") or body), body
+        return str(body.get("message") or body.get("error") or body.get("Error") or body), body
     return str(body), {}
 
 

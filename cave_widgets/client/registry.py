@@ -35,7 +35,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
                 "/segmentation/api/version"),
     ServiceSpec("l2cache", "l2cache:L2CacheClient", True, "local"),
     ServiceSpec("annotation", None, True, "local"),
-    ServiceSpec("skeleton", None, True, "local", "/skeletoncache/api/version"),
+    ServiceSpec("skeleton", "skeleton:SkeletonClient", True, "local",
+                "/skeletoncache/api/version"),
     ServiceSpec("state", None, False, "global", "/nglstate/api/v1/version"),
 )
 

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import (
+    openapi,
     routes_auth,
     routes_chunkedgraph,
     routes_chunkedgraph_edits,
@@ -26,38 +27,69 @@ from . import (
     routes_l2cache,
     routes_materialize,
     routes_schema,
+    routes_skeleton,
 )
 from .context import Call, Handler, ServiceContext, options_of, parse_json
-from .errors import ServiceError
+from .errors import PayloadTooLarge, ServiceError
 
 log = logging.getLogger(__name__)
 
 SERVICES = (routes_info, routes_schema, routes_auth, routes_materialize, routes_chunkedgraph,
-            routes_chunkedgraph_history, routes_chunkedgraph_edits, routes_l2cache)
+            routes_chunkedgraph_history, routes_chunkedgraph_edits, routes_l2cache,
+            routes_skeleton)
 
 
 def endpoint(ctx: ServiceContext, handler: Handler):
     """The one adapter between Starlette and a handler: authenticate, check the permission on
-    the demo dataset, parse the JSON body, run the handler off the event loop (handlers are
-    sync and may block on DuckDB), and serialise a result that is not a Response as JSON."""
+    the demo dataset, read a bounded body and parse it, run the handler off the event loop
+    (handlers are sync and may block on DuckDB), and serialise a result that is not a
+    Response as JSON. Every failure is answered here, in the services' error shapes: nothing
+    reaches Starlette's last-resort handler, which would also close the connection."""
     options = options_of(handler)
 
     async def serve(request: Request) -> Response:
-        user = None
-        if options.auth:
-            base = str(request.base_url).rstrip("/")
-            user, _ = ctx.auth.authenticate(request, f"{base}/sticky_auth/api/v1/authorize")
-            if options.permission:
-                tos_url = f"{base}/sticky_auth/api/v1/tos/1/accept"
-                ctx.auth.require(user, options.permission, tos_url)
-        raw = await request.body()
-        body = parse_json(raw) if options.json_body else None
-        result = await run_in_threadpool(handler, Call(request, ctx, user, body, raw))
+        try:
+            user = None
+            if options.auth:
+                base = str(request.base_url).rstrip("/")
+                user, _ = ctx.auth.authenticate(request, f"{base}/sticky_auth/api/v1/authorize")
+                if options.permission:
+                    tos_url = f"{base}/sticky_auth/api/v1/tos/1/accept"
+                    ctx.auth.require(user, options.permission, tos_url)
+            limit = ctx.settings.max_body if options.auth else ctx.settings.max_open_body
+            raw = await _bounded_body(request, limit)
+            body = parse_json(raw) if options.json_body else None
+            result = await run_in_threadpool(handler, Call(request, ctx, user, body, raw))
+        except ServiceError as exc:
+            return _error_response(exc)
+        except Exception:  # a bug, not bad input: logged with its details, answered without
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            return JSONResponse({"code": 500, "message": "internal error (see the server's "
+                                 "log)"}, status_code=500)
         if isinstance(result, Response):
             return result
         return JSONResponse(result)
 
     return serve
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the request body ({int(declared):,} bytes) is larger than "
+                              f"this route takes ({limit:,} bytes)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the request body is larger than this route takes "
+                                  f"({limit:,} bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error_response(exc: ServiceError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
 def service_routes(ctx: ServiceContext, service) -> list[Route]:
@@ -68,15 +100,18 @@ def service_routes(ctx: ServiceContext, service) -> list[Route]:
 
 
 async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+    return _error_response(exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # A bug, not bad input: say so in the real services' 500 shape and keep serving.
+    # A bug outside any handler: the real services' 500 shape, no internals in the body.
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse(
-        {"code": 500, "message": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500
-    )
+    return JSONResponse({"code": 500, "message": "internal error (see the server's log)"},
+                        status_code=500)
+
+
+async def _openapi(request: Request) -> JSONResponse:
+    return JSONResponse(openapi.build_openapi(SERVICES))
 
 
 async def _http_error(request: Request, exc) -> JSONResponse:
@@ -88,6 +123,7 @@ async def _http_error(request: Request, exc) -> JSONResponse:
 
 def build_app(ctx: ServiceContext) -> Starlette:
     routes = [route for service in SERVICES for route in service_routes(ctx, service)]
+    routes.append(Route("/openapi.json", _openapi, methods=["GET"], name="openapi"))
     middleware = [
         # Browser front ends (the widgets) read these headers from query responses.
         Middleware(

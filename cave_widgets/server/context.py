@@ -23,6 +23,9 @@ DEFAULT_ROW_CAP = 200_000
 @dataclass
 class ServerSettings:
     row_cap: int = DEFAULT_ROW_CAP
+    max_body: int = 64 * 2**20  # bytes of a request body from a signed-in user
+    max_open_body: int = 2**20  # ... on routes that need no token
+    query_seconds: float = 120.0  # a query running longer is stopped (400: narrow it)
     # Served beyond loopback (--host), anyone who reaches the server could sign in as the demo
     # user with one click: then the sign-in page asks for this secret, printed at start-up.
     signin_secret: str | None = None
@@ -90,6 +93,8 @@ def parse_json(raw: bytes):
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("the request body nests deeper than any CAVE request does") from None
 
 
 def check_datastack(name: str) -> None:

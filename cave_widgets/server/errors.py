@@ -47,3 +47,7 @@ class Unauthorized(ServiceError):
 
 class Forbidden(ServiceError):
     status = 403
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413

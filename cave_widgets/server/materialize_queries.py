@@ -4,6 +4,7 @@ only live_live_query makes (its timestamp, root ids current at that time)."""
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timezone
 
 import duckdb
@@ -20,18 +21,35 @@ LIMIT_WARNING = '201 - "Limited query to {limit} rows'
 
 
 def _execute(call: Call, plan: q.Plan) -> pa.Table:
+    """Run a plan, stopped after settings.query_seconds. DuckDB's own errors become 400s
+    that say what to change, never the SQL or an internal message."""
     cur = call.ctx.store.cursor()
     sql = plan.sql()
+    limit = call.ctx.settings.query_seconds
+    watchdog = threading.Timer(limit, cur.interrupt)
+    watchdog.start()
     try:
         return cur.sql(sql, params=plan.params).to_arrow_table()
     except duckdb.InvalidInputException as exc:  # e.g. a regular expression that won't compile
         if "regexp_matches(" in sql:
-            problem = str(exc).removeprefix("Invalid Input Error: ")
+            problem = str(exc).removeprefix("Invalid Input Error: ").split("\n")[0]
             raise BadRequest(
                 "filter_regex_dict: a pattern is not a valid regular expression "
                 f"(RE2 syntax): {problem}"
             ) from None
-        raise BadRequest(f"the query could not run: {exc}") from None
+        raise BadRequest("the query could not run on these arguments; check the filter "
+                         "values against the columns' types") from None
+    except duckdb.InterruptException:
+        raise BadRequest(f"the query ran longer than this server allows ({limit:g} s): "
+                         "narrow the filters or ask for fewer rows") from None
+    except duckdb.OutOfMemoryException:
+        raise BadRequest("the query needs more memory than this server allows: narrow the "
+                         "filters or ask for fewer rows") from None
+    except duckdb.Error:
+        raise BadRequest("the query could not run on these arguments (a join of columns of "
+                         "different types, or a value of the wrong type)") from None
+    finally:
+        watchdog.cancel()
 
 
 def respond(call: Call, plan: q.Plan, notices: list[str]):

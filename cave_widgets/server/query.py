@@ -140,16 +140,24 @@ def parse_order(body: dict, relation: Relation) -> list[tuple[str, bool]]:
     return out
 
 
+# A join on a float, a boolean or a position matches nearly everything with nearly
+# everything (8 million rows from the small demo's `valid`): ids and text only.
+JOINABLE = {"integer", "string"}
+
+
 def parse_resolution(value, relation_resolution) -> tuple[float, float, float]:
     if value is None:
         return tuple(float(v) for v in relation_resolution)
+    # A resolution is nanometres per voxel: 1e-3 to 1e6 covers every imaging there is, and
+    # keeps the scale factors (stored / desired) finite numbers in SQL.
     if (
         not isinstance(value, list)
         or len(value) != 3
-        or not all(_is_number(v) and v > 0 for v in value)
+        or not all(_is_number(v) and 1e-3 <= v <= 1e6 for v in value)
     ):
         raise BadRequest(
-            f"desired_resolution must be three positive numbers (nm per voxel), got {value!r}"
+            "desired_resolution must be three numbers of nm per voxel (between 0.001 and "
+            f"1,000,000), got {value!r}"
         )
     return tuple(float(v) for v in value)
 
@@ -379,9 +387,17 @@ def join_plan(
     if left.name == right.name:
         # Both sides would share one alias and column names: refuse rather than mis-answer.
         raise BadRequest(f"tables: a join needs two different tables, got {left.name!r} twice")
+    on = (_column(left, left_col, "tables"), _column(right, right_col, "tables"))
+    for col, rel in zip(on, (left, right)):
+        if col.kind not in JOINABLE:
+            raise BadRequest(f"tables: {rel.name}.{col.name} is a {col.kind} column; joins "
+                             f"are on id or text columns ({', '.join(sorted(JOINABLE))})")
+    if on[0].kind != on[1].kind:
+        raise BadRequest(f"tables: {left.name}.{on[0].name} ({on[0].kind}) and "
+                         f"{right.name}.{on[1].name} ({on[1].kind}) cannot be joined")
     sources = {
-        left.name: Source("a", left, _column(left, left_col, "tables").name),
-        right.name: Source("b", right, _column(right, right_col, "tables").name),
+        left.name: Source("a", left, on[0].name),
+        right.name: Source("b", right, on[1].name),
     }
     params: list = []
     conditions = filter_conditions(body, sources, params)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import socket
 import threading
 import time
@@ -65,9 +66,11 @@ def build_context(
     guest_token: str | None = None,
     row_cap: int = DEFAULT_ROW_CAP,
     work_path: str | None = None,
+    host: str = "127.0.0.1",
 ) -> tuple[ServiceContext, dict[str, str]]:
     """The services' context. `work_path`: a file for the writable database (edits survive
-    a restart); by default it lives in memory."""
+    a restart); by default it lives in memory. Bound beyond loopback (`host`), sign-in needs
+    a secret (ctx.settings.signin_secret), which the caller shows the person."""
     db = ensure_demo_database(scale)
     store = DemoStore(str(db), work_path=work_path)
     users = default_users()
@@ -81,9 +84,15 @@ def build_context(
         store=store,
         segmentation=ChunkedGraph(store, graph_meta()),
         auth=registry,
-        settings=ServerSettings(row_cap=row_cap),
+        settings=ServerSettings(
+            row_cap=row_cap,
+            signin_secret=None if is_loopback(host) else secrets.token_urlsafe(12)),
     )
     return ctx, tokens
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -120,7 +129,7 @@ def serve_demo(
     Use it as a context manager (``with serve_demo() as server: ...``) or call ``.stop()``.
     Port 0 picks a free port; ``server.url`` tells which.
     """
-    ctx, tokens = build_context(scale, token, guest_token, row_cap, work_path)
+    ctx, tokens = build_context(scale, token, guest_token, row_cap, work_path, host)
     sock = _bind(host, port)
     config = uvicorn.Config(build_app(ctx), log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
@@ -151,13 +160,16 @@ def serve_demo(
 def run_forever(scale: str, host: str, port: int, token: str | None, row_cap: int) -> None:
     """Serve in the foreground until interrupted (the `cave-widgets serve` command)."""
     started = time.perf_counter()
-    ctx, tokens = build_context(scale, token, None, row_cap)
+    ctx, tokens = build_context(scale, token, None, row_cap, host=host)
     sock = _bind(host, port)
     url = _url(host, sock)
     print(
         f"CAVE demo server at {url} datastack={catalog.DATASTACK} token={tokens['demo']}",
         flush=True,
     )
+    if ctx.settings.signin_secret:
+        print(f"Sign-in secret (served beyond this machine, sign-in asks for it): "
+              f"{ctx.settings.signin_secret}", flush=True)
     log.info("ready in %.1f s (scale %s)", time.perf_counter() - started, scale)
     server = uvicorn.Server(uvicorn.Config(build_app(ctx), log_level="warning", lifespan="off"))
     try:

@@ -16,6 +16,8 @@ table), so every version and every live timestamp reads the same stored rows.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -62,6 +64,19 @@ def _inline(t: float) -> str:
     return repr(float(t))  # only floats we computed ever reach SQL this way
 
 
+def memory_limit() -> str:
+    """DuckDB's memory for this server: CAVE_WIDGETS_MEMORY_LIMIT (e.g. "2GB"), else a
+    third of the machine's memory, at most 8 GB."""
+    explicit = os.environ.get("CAVE_WIDGETS_MEMORY_LIMIT")
+    if explicit:
+        return explicit
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "4GB"
+    return f"{max(1, min(8, total // 3 // 2**30))}GB"
+
+
 def spans_alive(t: float) -> str:
     """Condition on demo.sv_spans: the supervoxel → root spans in force at time t."""
     return f"t_from <= {_inline(t)} AND (t_to IS NULL OR t_to > {_inline(t)})"
@@ -72,7 +87,11 @@ class DemoStore:
                  work_path: str | None = None):
         now = datetime.now(UTC)
         self.anchor = anchor or now.replace(minute=0, second=0, microsecond=0)
-        self._con = duckdb.connect()
+        # Bounded: a query that would need more memory fails (a 400 that says so) instead of
+        # swapping the machine; what does not fit spills to a temporary folder first.
+        spill = os.path.join(tempfile.gettempdir(), "cave-widgets-duckdb")
+        self._con = duckdb.connect(config={"memory_limit": memory_limit(),
+                                           "temp_directory": spill})
         self._con.execute(f"ATTACH '{db_path}' AS demo (READ_ONLY)")
         where = ":memory:" if work_path is None else str(work_path).replace("'", "''")
         self._con.execute(f"ATTACH '{where}' AS work")

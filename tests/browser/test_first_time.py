@@ -156,7 +156,7 @@ def truth(demo_for_browser):
 def test_first_time_in_jupyterlab(jupyter_lab, page, artifacts, truth):
     person = Person(page)
     # the kernel's HOME holds no token: nothing to find, nothing to pick up
-    assert not list(jupyter_lab["home"].rglob("*secret*"))
+    assert not (jupyter_lab["home"] / ".cloudvolume").exists()
     open_notebook_file(page, f"{jupyter_lab['url']}/lab/tree/{NOTEBOOK}?reset"
                              f"&token={jupyter_lab['token']}", "lab")
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")

@@ -134,7 +134,7 @@ def test_global_only_flag_ignores_the_datastack(demo_server, monkeypatch, home):
 
 
 def test_services_not_written_yet_say_so(client):
-    for name in ("annotation", "skeleton", "state"):
+    for name in ("annotation", "state"):
         with pytest.raises(NotImplementedError, match="caveclient"):
             getattr(client, name)
 

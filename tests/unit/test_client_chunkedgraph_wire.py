@@ -33,7 +33,8 @@ def fake(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         rsps.get(f"{GLOBAL}/info/api/v2/datastack/full/{DS}", json=INFO)
-        rsps.get(f"{LOCAL}/segmentation/api/version", json="2.21.1")
+        rsps.get(f"{LOCAL}/segmentation/api/version", json="2.21.1",
+                 auto_calculate_content_length=True)  # a bare string proves its end by length
         yield rsps
 
 
@@ -127,7 +128,8 @@ def test_bounds_must_be_3x2_voxels(cg, fake):
 
 
 def test_version_gates(cg, fake):
-    fake.replace(responses.GET, f"{LOCAL}/segmentation/api/version", json="2.10.0")
+    fake.replace(responses.GET, f"{LOCAL}/segmentation/api/version", json="2.10.0",
+                 auto_calculate_content_length=True)
     with pytest.raises(errors.ServerIncompatibilityError):
         cg.get_minimal_covering_nodes([1])
     with pytest.raises(errors.ServerIncompatibilityError):

@@ -38,6 +38,8 @@ class ChunkedGraph:
         [(next_root,)] = cur.execute("SELECT next_root FROM demo.meta").fetchall()
         self.alloc = edits.Allocators(self.graph, int(next_root))
         self._geometry: Geometry | None = None
+        # called with the roots an edit retires (the skeleton cache drops theirs)
+        self.retire_listeners: list = []
 
         def create(c):
             for name, cols in WORK_TABLES.items():
@@ -100,7 +102,9 @@ class ChunkedGraph:
                              if remove else {}), t=t)
             log = self._apply(op, record)
             self._persist(op, log, t)
-            return log
+        for listener in list(self.retire_listeners):
+            listener(log["old_roots"])
+        return log
 
     def _apply(self, op: int, record: dict) -> dict:
         record = dict(record)
