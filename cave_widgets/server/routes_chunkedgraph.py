@@ -100,24 +100,7 @@ def minimal_covering_nodes(call: Call):
     t = time_param(call, "timestamp", now(call))
     if len(ids) == 0:
         raise BadRequest("node_ids is empty")
-    base = int(g.layer(ids).min())
-    covered = set(ids.tolist())
-    queue, out = set(covered), []
-    while queue:
-        nxt = set()
-        arr = np.array(sorted(queue), dtype=np.uint64)
-        parents = g.roots_of(arr, t, stop_layer=int(g.layer(arr).max()) + 1)
-        for node, parent in zip(arr.tolist(), parents.tolist()):
-            if parent == 0 or g.layer([parent])[0] >= g.meta.n_layers:
-                out.append(node)
-                continue
-            below = g.leaves(parent, base)
-            if set(below.tolist()) <= covered:
-                nxt.add(parent)
-            else:
-                out.append(node)
-        queue = nxt
-    out = np.unique(np.array(out, dtype=np.uint64))
+    out = g.minimal_covering(ids, t)
     if call.flag("as_array", False):
         return binary(out)
     return pcg_json(out)

@@ -972,6 +972,269 @@ def _(s):
     ensure(len(res) == 3 and all(r > 0 for r in res), f"base_resolution {res!r}")
 
 
+# --- every other ChunkedGraphClient read, checked against the data ----------------------
+
+
+def _reachable(links, start: int) -> set[int]:
+    succ: dict[int, set[int]] = {}
+    for a, b in links:
+        succ.setdefault(int(a), set()).add(int(b))
+        succ.setdefault(int(b), set()).add(int(a))
+    seen, todo = {start}, [start]
+    while todo:
+        for nxt in succ.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+@check("chunkedgraph metadata (segmentation_info, cloudvolume_path, timestamp)")
+def _(s):
+    cg = s.client.chunkedgraph
+    info = cg.segmentation_info
+    ensure(info["graph"]["n_layers"] >= 3, f"n_layers {info['graph'].get('n_layers')}")
+    ensure(list(cg.base_resolution) == list(info["scales"][0]["resolution"]),
+           "base_resolution is not the first scale's resolution")
+    ensure(cg.cloudvolume_path.startswith("graphene://")
+           and cg.cloudvolume_path.rstrip("/").endswith(cg.table_name),
+           f"cloudvolume_path {cg.cloudvolume_path!r}")
+    ensure(cg.default_url_mapping["table_id"] == cg.table_name, "default_url_mapping table_id")
+    s.n_layers = int(info["graph"]["n_layers"])
+
+
+@check("chunkedgraph.get_root_id(level2) / get_roots(stop_layer=2) / get_children")
+def _(s):
+    sv, new, n_layers = need(s, "changed_sv", "changed_new", "n_layers")
+    cg = s.client.chunkedgraph
+    l2 = int(cg.get_root_id(sv, level2=True))
+    ensure(l2 >> 56 == 2, f"{l2} is not a level-2 id")
+    ensure(int(cg.get_roots([sv], stop_layer=2)[0]) == l2, "get_roots(stop_layer=2) differs")
+    ensure(sv in [int(c) for c in cg.get_children(l2)], f"{sv} not a child of its L2 {l2}")
+    l2s = [int(x) for x in cg.get_leaves(new, stop_layer=2)]
+    ensure(l2 in l2s, f"L2 {l2} not among the {len(l2s)} L2 leaves of {new}")
+    ensure(all(x >> 56 == 2 for x in l2s), "get_leaves(stop_layer=2) returned non-L2 ids")
+    children = [int(c) for c in cg.get_children(new)]
+    ensure(children and all(1 < c >> 56 < n_layers for c in children),
+           f"children layers {[c >> 56 for c in children]}")
+    s.l2s = l2s
+    s.root_children = children
+    s.root_leaves = sorted(int(x) for x in cg.get_leaves(new))
+
+
+@check("chunkedgraph.get_leaves_many")
+def _(s):
+    new, children, leaves = need(s, "changed_new", "root_children", "root_leaves")
+    cg = s.client.chunkedgraph
+    many = cg.get_leaves_many(children)
+    ensure(sorted(map(int, many)) == sorted(children), "keys are not the nodes asked for")
+    union = sorted(int(x) for v in many.values() for x in v)
+    ensure(union == leaves, f"the children's leaves ({len(union)}) are not the root's "
+                            f"({len(leaves)})")
+    l2_many = cg.get_leaves_many([new], stop_layer=2)
+    ensure(sorted(int(x) for x in l2_many[new]) == sorted(need(s, "l2s")),
+           "get_leaves_many(stop_layer=2) differs from get_leaves(stop_layer=2)")
+
+
+@check("chunkedgraph.get_minimal_covering_nodes")
+def _(s):
+    new, leaves = need(s, "changed_new", "root_leaves")
+    cg = s.client.chunkedgraph
+    cover = [int(x) for x in cg.get_minimal_covering_nodes(leaves)]
+    ensure(cover, "no covering nodes")
+    ensure({int(r) for r in cg.get_roots(cover)} == {new}, "covering nodes of another root")
+    covered = sorted(int(x) for v in cg.get_leaves_many(cover).values() for x in v)
+    ensure(covered == leaves, f"covering nodes {cover} (layers {[c >> 56 for c in cover]}) of "
+                              f"root {new} cover {len(covered)} leaves, not its {len(leaves)}")
+    half = leaves[: max(1, len(leaves) // 2)]
+    part = [int(x) for x in cg.get_minimal_covering_nodes(half)]
+    covered = sorted(int(x) for v in cg.get_leaves_many(part).values() for x in v)
+    ensure(covered == sorted(half), "covering nodes of half the leaves cover something else")
+
+
+@check("chunkedgraph.is_valid_nodes")
+def _(s):
+    new, old, l2s, old_ts = need(s, "changed_new", "changed_old", "l2s", "old_ts")
+    cg = s.client.chunkedgraph
+    got = list(map(bool, cg.is_valid_nodes([new, old, l2s[0]])))
+    ensure(got == [True, True, True], f"is_valid_nodes([new, old, l2]) = {got}")
+    fake = (new >> 56 << 56) + ((1 << 56) - 1)  # the last segment id of the root layer
+    ensure(not bool(cg.is_valid_nodes([fake])[0]), f"made-up id {fake} reported valid")
+    born = cg.get_root_timestamps([new])[0]
+    before = list(map(bool, cg.is_valid_nodes([new, old], end_timestamp=born
+                                               - dt.timedelta(seconds=1))))
+    ensure(before == [False, True], f"valid before {new} was created: {before}")
+
+
+@check("chunkedgraph.get_original_roots / suggest_latest_roots")
+def _(s):
+    new, old = need(s, "changed_new", "changed_old")
+    cg = s.client.chunkedgraph
+    originals = [int(x) for x in cg.get_original_roots(new)]
+    graph = cg.get_lineage_graph(new)
+    nodes = {int(n["id"]) for n in graph["nodes"]}
+    targets = {int(link["target"]) for link in graph["links"]}
+    ensure(originals and set(originals) <= nodes, "original roots not in the lineage graph")
+    ensure(set(originals) == {n for n in nodes if n not in targets},
+           "original roots are not the lineage graph's sources")
+    ensure(old in nodes, f"{old} not in the lineage of {new}")
+    born = cg.get_root_timestamps([new])[0]
+    ensure(all(t <= born for t in cg.get_root_timestamps(originals)),
+           "an original root is younger than the root")
+    latest = [int(x) for x in cg.get_latest_roots(old)]
+    suggested = int(cg.suggest_latest_roots(old))
+    ensure(suggested in latest, f"suggested {suggested} not among latest {latest}")
+    ids, fractions = cg.suggest_latest_roots(old, return_all=True, return_fraction_overlap=True)
+    # caveclient takes get_roots of the old root's nodes at layer n_layers - 4. As in PCG, an
+    # edit replaces the nodes on its way to the root and the replaced ones keep their parent
+    # pointers, so they still reach the root they last belonged to: the old root itself or a
+    # root in between. Every other node reaches a latest root.
+    between = {int(n["id"]) for n in cg.get_lineage_graph(old)["nodes"]}
+    ensure(set(map(int, ids)) <= set(latest) | between,
+           f"suggested {list(ids)} neither latest ({latest}) nor in the lineage of {old}")
+    fractions = list(map(float, fractions))
+    ensure(fractions == sorted(fractions, reverse=True) and abs(sum(fractions) - 1) < 1e-9,
+           f"fractions {fractions}")
+    ensure(int(ids[0]) == suggested, "the first of return_all is not the suggestion")
+    ensure(int(cg.suggest_latest_roots(new)) == new, "a latest root does not suggest itself")
+
+
+@check("chunkedgraph change logs (change_log, tabular, merge_log, operation_details)")
+def _(s):
+    new = need(s, "changed_new")
+    cg = s.client.chunkedgraph
+    log = cg.get_change_log(new)
+    ops = [int(o) for o in log["operations_ids"]]
+    ensure(ops and log["n_mergers"] + log["n_splits"] == len(ops),
+           f"{log['n_mergers']} merges + {log['n_splits']} splits != {len(ops)} operations")
+    nodes = {int(n["id"]) for n in cg.get_lineage_graph(new)["nodes"]}
+    ensure(set(map(int, log["past_ids"])) <= nodes, "past_ids not in the lineage graph")
+    table = cg.get_tabular_change_log([new])[new]
+    ensure(sorted(map(int, table["operation_id"])) == sorted(ops),
+           "tabular change log operations differ from the change log")
+    ensure(int(table["is_merge"].sum()) == log["n_mergers"], "tabular is_merge count")
+    details = cg.get_operation_details(ops)
+    ensure(set(details) == {str(o) for o in ops}, "operation_details keys")
+    for op, row in zip(table["operation_id"], table.itertuples()):
+        d = details[str(int(op))]
+        ensure(("added_edges" in d) == bool(row.is_merge),
+               f"operation {op}: details and tabular log disagree on merge/split")
+    merges = cg.get_merge_log(new)
+    ensure(len(merges["merge_edges"]) == log["n_mergers"], "merge_log edges != n_mergers")
+    s.change_ops = ops
+
+
+@check("chunkedgraph.get_user_operations")
+def _(s):
+    ops, new = need(s, "change_ops", "changed_new")
+    cg = s.client.chunkedgraph
+    details = cg.get_operation_details(ops)
+    users = sorted({str(d["user"]) for d in details.values()})
+    ensure(users, "operation details name no user")
+    found: set[int] = set()
+    for user in users:
+        # PCG answers 400 without end_time, and caveclient sends none unless given one
+        # (reference chunkedgraph-l2cache-wire.md §2.3): pass it.
+        frame = cg.get_user_operations(int(user), cg.get_oldest_timestamp(),
+                                       timestamp_end=dt.datetime.now(dt.timezone.utc))
+        ensure({"operation_id", "timestamp"} <= set(frame.columns),
+               f"columns {list(frame.columns)}")
+        mine = {int(o) for o, d in details.items() if str(d["user"]) == user}
+        got = set(map(int, frame["operation_id"]))
+        ensure(mine <= got, f"user {user}: operations {sorted(mine - got)} missing")
+        found |= got
+    ensure(set(ops) <= found, "operations of the change log missing from the user operations")
+
+
+@check("chunkedgraph.level2_chunk_graph")
+def _(s):
+    new, l2s = need(s, "changed_new", "l2s")
+    edges = s.client.chunkedgraph.level2_chunk_graph(new)
+    nodes = {int(a) for e in edges for a in e}
+    if len(l2s) > 1:
+        ensure(nodes == set(l2s), f"graph nodes ({len(nodes)}) != L2 leaves ({len(l2s)})")
+        ensure(_reachable(edges, l2s[0]) == set(l2s), "the L2 graph is not connected")
+    s.l2_edges = [(int(a), int(b)) for a, b in edges]
+
+
+@check("chunkedgraph.get_subgraph / get_contact_sites")
+def _(s):
+    new, leaves = need(s, "changed_new", "root_leaves")
+    cg = s.client.chunkedgraph
+    scale = cg.segmentation_info["scales"][0]
+    lo = np.asarray(scale["voxel_offset"])
+    bounds = np.stack([lo, lo + np.asarray(scale["size"])], axis=1)
+    nodes, affinities, areas = cg.get_subgraph(new, bounds)
+    ensure(len(nodes) == len(affinities) == len(areas), "subgraph arrays of unequal length")
+    ensure(set(np.asarray(nodes).ravel().tolist()) <= set(leaves),
+           "subgraph edges between supervoxels outside the root")
+    sites = cg.get_contact_sites(new, bounds, calc_partners=True)
+    ensure(all(isinstance(k, int) for k in sites), "contact site keys are not ints")
+    ensure(new not in sites, "the root is its own contact partner")
+
+
+@check("l2cache.table_mapping / has_cache / attributes")
+def _(s):
+    l2c = s.client.l2cache
+    ensure(l2c.has_cache(), "has_cache() is False")
+    ensure(s.client.chunkedgraph.table_name in l2c.table_mapping(), "table not in table_mapping")
+    meta = l2c.cache_metadata()
+    ensure(list(l2c.attributes) == list(meta), "attributes != cache_metadata keys")
+    ensure({"rep_coord_nm", "size_nm3", "area_nm2"} <= set(meta), f"attributes {list(meta)}")
+
+
+@check("l2cache.get_l2data / get_l2data_table")
+def _(s):
+    l2s, n_layers = need(s, "l2s", "n_layers")
+    cg, l2c = s.client.chunkedgraph, s.client.l2cache
+    data = l2c.get_l2data(l2s)
+    ensure(set(data) == {str(x) for x in l2s}, "not one key per L2 id")
+    info = cg.segmentation_info
+    scale = info["scales"][0]
+    res = np.asarray(scale["resolution"], float)
+    offset = np.asarray(scale["voxel_offset"], float)
+    chunk = np.asarray(info["graph"]["chunk_size"], float)
+    bits = int(info["graph"]["spatial_bit_masks"]["2"])
+    mask = (1 << bits) - 1
+    for key, row in data.items():
+        ensure(row, f"no cache entry for L2 {key}")
+        l2 = int(key)
+        c = np.array([(l2 >> (56 - bits * (i + 1))) & mask for i in range(3)], float)
+        box_lo, box_hi = (offset + c * chunk) * res, (offset + (c + 1) * chunk) * res
+        p = np.asarray(row["rep_coord_nm"], float)
+        ensure(((p >= box_lo) & (p <= box_hi)).all(),
+               f"L2 {l2}: rep_coord_nm {p.tolist()} outside its chunk box")
+        ensure(row["size_nm3"] > 0 and row["area_nm2"] > 0, f"L2 {l2}: empty size/area")
+    only = l2c.get_l2data(l2s[:3], attributes=["rep_coord_nm"])
+    ensure(all(set(v) == {"rep_coord_nm"} for v in only.values()), "attributes= not honoured")
+    table = l2c.get_l2data_table(l2s)
+    ensure(sorted(map(int, table.index)) == sorted(l2s), "table index != L2 ids")
+    for l2 in l2s[:20]:
+        row = table.loc[l2]
+        ensure(np.allclose([row["rep_coord_nm_x"], row["rep_coord_nm_y"], row["rep_coord_nm_z"]],
+                           data[str(l2)]["rep_coord_nm"]), f"table and dict differ for {l2}")
+    ensure(float(table["size_nm3"].sum()) == float(sum(v["size_nm3"] for v in data.values())),
+           "volumes differ between the table and the dict")
+    s.l2data = data
+
+
+@check("chunkedgraph.find_path")
+def _(s):
+    new, l2s, data, edges = need(s, "changed_new", "l2s", "l2data", "l2_edges")
+    ensure(len(l2s) > 2, f"root {new} has only {len(l2s)} L2 nodes")
+    pts = np.array([data[str(x)]["rep_coord_nm"] for x in l2s], float)
+    far = int(np.argmax(np.linalg.norm(pts - pts[0], axis=1)))
+    centroids, path, failed = s.client.chunkedgraph.find_path(new, pts[0], pts[far])
+    path = [int(x) for x in path]
+    ensure(path and set(path) <= set(l2s), "path leaves the root's L2 nodes")
+    ensure(len(centroids) == len(path), f"{len(centroids)} centroids for {len(path)} steps")
+    adjacent = {frozenset(e) for e in edges}
+    ensure(all(frozenset(p) in adjacent for p in zip(path, path[1:])),
+           "consecutive path nodes are not L2 graph neighbours")
+    ensure({path[0], path[-1]} == {l2s[0], l2s[far]}, "the path does not join the two points")
+    ensure(len(failed) == 0, f"failed L2 ids {list(failed)}")
+
+
 @check("CAVEclient(version=old)")
 def _(s):
     from caveclient import CAVEclient
@@ -1036,12 +1299,102 @@ def _(s):
 
 
 # --------------------------------------------------------------------------------------
+# chunkedgraph edits: only against a server of their own (--edit-url), never the read one
+# --------------------------------------------------------------------------------------
+
+EDIT_TOKEN_ENV = "CAVE_DEMO_EDIT_TOKEN"
+
+
+@check("edit: construct a client on the edit server")
+def _(s):
+    from caveclient import CAVEclient
+
+    s.editor = CAVEclient(s.datastack, server_address=s.edit_url, auth_token=s.edit_token,
+                          write_server_cache=False)
+    syn = s.editor.materialize.query_table(SYNAPSES, split_positions=False)
+    res = np.asarray(syn.attrs.get("dataframe_resolution", (4, 4, 40)), float)
+    svs = syn["pre_pt_supervoxel_id"].to_numpy(np.uint64)
+    roots = np.asarray(s.editor.chunkedgraph.get_roots(svs), np.int64)
+    s.edit_points = (svs, np.stack(syn["pre_pt_position"].to_numpy()).astype(float), roots, res)
+
+
+@check("edit: preview_split / execute_split")
+def _(s):
+    cg = s.editor.chunkedgraph
+    svs, pos, roots, res = need(s, "edit_points")
+    values, counts = np.unique(roots, return_counts=True)
+    root = int(values[np.argmax(counts)])
+    mine = np.flatnonzero(roots == root)
+    far = np.linalg.norm((pos[mine] - pos[mine[0]]) * res, axis=1)
+    a, b = int(mine[0]), int(mine[np.argmax(far)])
+    src, snk = [pos[a] * res], [pos[b] * res]
+    cc0, cc1, ok = cg.preview_split(src, snk, root, [int(svs[a])], [int(svs[b])])
+    ensure(ok and int(svs[a]) in cc0 and int(svs[b]) in cc1, "preview does not separate them")
+    op, new_roots = cg.execute_split(src, snk, root, [int(svs[a])], [int(svs[b])])
+    new_roots = [int(r) for r in new_roots]
+    got = [int(r) for r in cg.get_roots([svs[a], svs[b]])]
+    ensure(len(new_roots) >= 2 and got[0] != got[1] and set(got) <= set(new_roots),
+           f"roots after the split {got}, new roots {new_roots}")
+    ensure(list(map(bool, cg.is_latest_roots([root] + new_roots))) ==
+           [False] + [True] * len(new_roots), "is_latest_roots after the split")
+    # the preview's components are the new roots' leaves (among those it listed)
+    leaves = {int(x) for x in cg.get_leaves(got[0])}
+    ensure(set(map(int, cc0)) <= leaves, "the source side's supervoxels are not one new root")
+    ensure(str(op) in cg.get_operation_details([op]), "operation details lack the split")
+    log = cg.get_change_log(got[0])
+    ensure(op in [int(o) for o in log["operations_ids"]], "the split is not in the change log")
+    s.split = (op, root, new_roots)
+
+
+@check("edit: undo_operation (split)")
+def _(s):
+    op, root, new_roots = need(s, "split")
+    cg = s.editor.chunkedgraph
+    undone = cg.undo_operation(op)
+    restored = [int(r) for r in undone["new_root_ids"]]
+    ensure(len(restored) == 1, f"undoing a split gave {restored}")
+    ensure(not any(cg.is_latest_roots(new_roots)), "the split's roots are still latest")
+    ensure(sorted(int(x) for x in cg.get_leaves(restored[0])) ==
+           sorted(int(x) for x in cg.get_leaves(root)), "the undo did not restore the leaves")
+
+
+@check("edit: do_merge / remesh_level2_chunks")
+def _(s):
+    cg = s.editor.chunkedgraph
+    svs, pos, _, res = need(s, "edit_points")
+    roots = np.asarray(cg.get_roots(svs), np.int64)  # after the split and its undo
+    chunk = np.asarray(cg.segmentation_info["graph"]["chunk_size"], float)
+    vox = pos * res / np.asarray(cg.base_resolution, float) // chunk
+    for i in range(len(svs)):
+        others = np.flatnonzero((np.abs(vox - vox[i]).max(axis=1) <= 2) & (roots != roots[i]))
+        if len(others):
+            j = int(others[0])
+            break
+    else:
+        raise CheckFailed("no two nearby objects to merge")
+    before = {int(roots[i]), int(roots[j])}
+    leaves = sorted(int(x) for r in before for x in cg.get_leaves(r))
+    result = cg.do_merge([int(svs[i]), int(svs[j])], [pos[i], pos[j]], resolution=res)
+    merged = [int(r) for r in result["new_root_ids"]]
+    ensure(len(merged) == 1, f"a merge made {merged}")
+    ensure([int(r) for r in cg.get_roots([svs[i], svs[j]])] == merged * 2, "roots after merge")
+    ensure(sorted(int(x) for x in cg.get_leaves(merged[0])) == leaves,
+           "the merged root's leaves are not the union of the two")
+    links = {(int(e["source"]), int(e["target"]))
+             for e in cg.get_lineage_graph(merged[0])["links"]}
+    ensure(links >= {(r, merged[0]) for r in before}, "lineage lacks the merge")
+    l2 = [int(x) for x in cg.get_leaves(merged[0], stop_layer=2)[:3]]
+    ensure(cg.remesh_level2_chunks(l2) is None, "remesh returned something")
+
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="server address, e.g. http://127.0.0.1:8000")
     parser.add_argument("--datastack", required=True, help="datastack name, e.g. demo_local")
+    parser.add_argument("--edit-url", default=None,
+                        help="a second server the edit checks may change (its token in "
+                             f"{EDIT_TOKEN_ENV}); without it they do not run")
     parser.add_argument("--only", action="append", default=[],
                         help="run only checks whose name contains this text (repeatable)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print tracebacks of failures")
@@ -1056,10 +1409,17 @@ def main(argv=None) -> int:
 
     print(f"caveclient {caveclient.__version__}, pandas {pd.__version__}, numpy {np.__version__}",
           flush=True)
-    s = State(url=args.url.rstrip("/"), datastack=args.datastack, token=token)
+    edit_token = os.environ.get(EDIT_TOKEN_ENV)
+    if args.edit_url and not edit_token:
+        print(f"--edit-url needs {EDIT_TOKEN_ENV}", file=sys.stderr)
+        return 2
+    s = State(url=args.url.rstrip("/"), datastack=args.datastack, token=token,
+              edit_url=(args.edit_url or "").rstrip("/") or None, edit_token=edit_token)
     passed = failed = 0
     for name, fn in CHECKS:
         if args.only and name != "construct_client" and not any(o in name for o in args.only):
+            continue
+        if name.startswith("edit:") and not s.edit_url:
             continue
         started = time.perf_counter()
         try:
@@ -1067,11 +1427,14 @@ def main(argv=None) -> int:
         except Exception as exc:
             failed += 1
             reason = " ".join(f"{type(exc).__name__}: {exc}".split())
-            if token in reason:
-                reason = reason.replace(token, "<token>")
+            for secret in filter(None, (token, edit_token)):
+                reason = reason.replace(secret, "<token>")
             print(f"FAIL {name}: {reason[:2000]}", flush=True)
             if args.verbose:
-                print(traceback.format_exc().replace(token, "<token>"), flush=True)
+                trace = traceback.format_exc()
+                for secret in filter(None, (token, edit_token)):
+                    trace = trace.replace(secret, "<token>")
+                print(trace, flush=True)
         else:
             passed += 1
             print(f"PASS {name} ({time.perf_counter() - started:.2f} s)", flush=True)

@@ -408,9 +408,18 @@ def l2_attributes(meta: GraphMeta, stats: PieceStats, group: np.ndarray, n_group
     first = order[np.r_[True, group[order][1:] != group[order][:-1]]]
     rep = np.zeros((n_groups, 3))
     rep[group[first]] = stats.rep[first]
+    # A node holds at least the voxel its piece passes through (a capsule clipping a chunk
+    # corner is thinner than a voxel but still labels one), and a voxel set that does not
+    # fill its chunk has at least one face inside it: no level-2 node is empty.
+    present = np.bincount(group, minlength=n_groups) > 0
+    res = np.asarray(meta.resolution, float)
+    voxels = np.where(present, np.maximum(np.round(vol / voxel), 1), 0)
+    area = np.round(np.bincount(group, stats.area, n_groups))
+    area = np.where(present, np.maximum(area, np.min([res[0] * res[1], res[0] * res[2],
+                                                      res[1] * res[2]])), 0)
     return {
-        "size_nm3": np.round(vol / voxel) * voxel,
-        "area_nm2": np.round(np.bincount(group, stats.area, n_groups)),
+        "size_nm3": voxels * voxel,
+        "area_nm2": area,
         "max_dt_nm": np.round(max_dt),
         "mean_dt_nm": mean_dt,
         "rep_coord_nm": rep,

@@ -204,6 +204,55 @@ class Graph:
     def root_at(self, node: int, t: float) -> int:
         return int(self.roots_of(np.array([node], np.uint64), t)[0])
 
+    def minimal_covering(self, ids, t: float) -> np.ndarray:
+        """The fewest nodes whose descendants at the lowest input layer are exactly those
+        of `ids` (PCG's minimal covering nodes). Layer by layer from the bottom, a node's
+        parent at t takes its place when every one of the parent's descendants at that layer
+        is covered; otherwise the node is emitted. A parent is judged once for all its
+        children in the queue, so no emitted node lies under another. The root is never
+        climbed to: a whole object is covered by the root's children."""
+        ids = np.unique(np.asarray(ids, dtype=np.uint64))
+        if len(ids) == 0:
+            return ids
+        base = int(self.layer(ids).min())
+        covered = set(ids.tolist())
+        queue: dict[int, set[int]] = {}
+        for node, layer in zip(ids.tolist(), self.layer(ids).tolist()):
+            queue.setdefault(int(layer), set()).add(node)
+        judged: dict[int, bool] = {}  # node -> all its base-layer descendants covered
+        layer_of = lambda n: int(n) >> 56  # the id layout puts the layer in the top 8 bits
+
+        def whole(node: int) -> bool:
+            if node in judged:
+                return judged[node]
+            stack, order = [node], []
+            while stack:  # children before parents, without recursion
+                n = stack.pop()
+                if n in judged or layer_of(n) <= base:
+                    continue
+                order.append(n)
+                stack.extend(self.children_of(n).tolist())
+            for n in reversed(order):
+                kids = [k for k in self.children_of(n).tolist() if layer_of(k) >= base]
+                judged[n] = bool(kids) and all(
+                    (k in covered) if layer_of(k) == base else judged[k] for k in kids)
+            return judged.get(node, node in covered)
+
+        out: set[int] = set()
+        while queue:
+            layer = min(queue)
+            nodes = np.array(sorted(queue.pop(layer)), dtype=np.uint64)
+            parents = self.parent.at(nodes, t)
+            for node, parent in zip(nodes.tolist(), parents.tolist()):
+                if parent == 0 or self.layer([parent])[0] >= self.meta.n_layers:
+                    out.add(node)
+                    continue
+                if whole(parent):
+                    queue.setdefault(int(self.layer([parent])[0]), set()).add(parent)
+                else:
+                    out.add(node)
+        return np.array(sorted(out), dtype=np.uint64)
+
     # --- going down ---------------------------------------------------------------------
 
     def children_of(self, node: int) -> np.ndarray:

@@ -90,11 +90,17 @@ def geometry_tables(geo: Geometry) -> dict[str, pa.Table]:
 def l2_table(geo: Geometry, l2_ids: np.ndarray, children: Grouped) -> pa.Table:
     """Level-2 cache rows for `l2_ids`, from the pieces of their supervoxels."""
     owner, svs = children.many(l2_ids)
+    # A supervoxel is a child of every level-2 id it has had (an edit gives the touched ones
+    # a new level-2 node and the old node keeps its children), so its pieces count once per
+    # (level-2 node, supervoxel) pair, not once per supervoxel.
     pieces = geo.pieces_of(svs)
-    sv_owner = owner[np.argsort(svs)]
-    sorted_svs = np.sort(svs)
-    group = sv_owner[np.searchsorted(sorted_svs, geo.piece_sv[pieces])]
-    attrs = l2_attributes(geo.meta, geo.piece_stats(pieces), group, len(l2_ids))
+    pieces = pieces[np.argsort(geo.piece_sv[pieces], kind="stable")]
+    piece_sv = geo.piece_sv[pieces]
+    lo = np.searchsorted(piece_sv, svs, "left")
+    count = np.searchsorted(piece_sv, svs, "right") - lo
+    rows = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(count.sum())
+    group = np.repeat(owner, count)
+    attrs = l2_attributes(geo.meta, geo.piece_stats(pieces[rows]), group, len(l2_ids))
     return attribute_table(l2_ids, attrs)
 
 
