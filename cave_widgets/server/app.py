@@ -17,13 +17,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import routes_auth, routes_chunkedgraph, routes_info, routes_materialize, routes_schema
+from . import (
+    routes_auth,
+    routes_chunkedgraph,
+    routes_info,
+    routes_materialize,
+    routes_schema,
+    routes_state,
+)
 from .context import Call, Handler, ServiceContext, options_of, parse_json
 from .errors import ServiceError
 
 log = logging.getLogger(__name__)
 
-SERVICES = (routes_info, routes_schema, routes_auth, routes_materialize, routes_chunkedgraph)
+SERVICES = (routes_info, routes_schema, routes_auth, routes_materialize, routes_chunkedgraph,
+            routes_state)
 
 
 def endpoint(ctx: ServiceContext, handler: Handler):

@@ -15,6 +15,7 @@ from .auth import AuthRegistry, User
 from .demo import catalog
 from .errors import BadRequest, NotFound
 from .segmentation_index import SegmentationIndex
+from .state_store import StateStore
 from .store import DemoStore
 
 DEFAULT_ROW_CAP = 200_000
@@ -31,6 +32,7 @@ class ServiceContext:
     segmentation: SegmentationIndex
     auth: AuthRegistry
     settings: ServerSettings = field(default_factory=ServerSettings)
+    states: StateStore = field(default_factory=StateStore)  # the JSON state service's
 
 
 @dataclass

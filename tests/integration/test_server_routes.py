@@ -22,7 +22,16 @@ OPEN = {
     "/info/version", "/schema/versions", "/schema/api/v2/type", "/schema/api/v2/type/{name}",
     "/schema/api/v2/types", "/schema/api/v2/types_all", "/auth/version", "/sticky_auth/version",
     "/materialize/api/versions", "/materialize/version", *BROWSER_PAGES,
+    "/nglstate/api/v1/version",
 }
+# The JSON state service's routes that need an admin (a state or property file under an id
+# of the poster's choosing).
+ADMIN_STATE_ROUTES = ("/nglstate/api/v1/post/{state_id}",
+                      "/nglstate/api/v1/property/post/{state_id}")
+
+
+def answered(path: str, response) -> bool:
+    return 200 <= response.status_code < 300
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +58,18 @@ def ids(demo_server):
     sv = row["pt_supervoxel_id"]
     root = requests.post(f"{demo_server.url}/segmentation/api/v1/table/{catalog.PCG_TABLE}/roots",
                          json={"node_ids": [sv]}, headers=h, timeout=TIMEOUT).json()["root_ids"][0]
-    return sv, root
+    state = requests.post(f"{demo_server.url}/nglstate/api/v1/post", json={"layers": []},
+                          headers=h, timeout=TIMEOUT).json().rsplit("/", 1)[1]
+    prop = requests.post(f"{demo_server.url}/nglstate/api/v1/property/post",
+                         json={"@type": "neuroglancer_segment_properties"},
+                         headers=h, timeout=TIMEOUT).json().rsplit("/", 1)[1]
+    return sv, root, state, prop
 
 
 def make_request(demo_server, ids, path: str, method: str) -> tuple[str, dict]:
-    """URL and request arguments for one route; fresh per call (DELETE needs a new token)."""
-    sv, root = ids
+    """URL and request arguments for one route; fresh per call (DELETE needs a new token,
+    a post under an explicit id a new id)."""
+    sv, root, state, prop = ids
     values = {"datastack": demo_server.datastack, "version": str(LATEST), "view": "nucleus_types",
               "id": "1", "group_id": "1", "tos_id": "1"}
     kwargs: dict = {}
@@ -67,6 +82,11 @@ def make_request(demo_server, ids, path: str, method: str) -> tuple[str, dict]:
         values["name"] = catalog.ALIGNED_VOLUME
     elif path.startswith("/schema/"):
         values["name"] = "synapse"
+    elif path.startswith("/nglstate/"):
+        values["state_id"] = prop if "/property/" in path else state
+        if method == "POST":
+            values["state_id"] = str(np.random.default_rng().integers(10**15, 2**53))
+            kwargs["json"] = {"layers": []}
     if "{token_id}" in path:
         h = {"Authorization": f"Bearer {demo_server.token}"}
         requests.post(f"{demo_server.url}/auth/api/v1/user/token", json={"description": "sweep"},
@@ -131,8 +151,9 @@ def test_every_route_answers_with_a_token_in_header_parameter_or_cookie(demo_ser
             else:
                 kwargs["cookies"] = {"middle_auth_token": token}
             r = requests.request(method, url, timeout=TIMEOUT, allow_redirects=False, **kwargs)
-            if not 200 <= r.status_code < 300:
+            if not answered(path, r):
                 failures.append(f"{method} {path} ({how}): {r.status_code} {r.text[:150]}")
+            r.close()
     assert not failures, "\n".join(failures)
 
 
@@ -141,8 +162,9 @@ def test_no_token_gives_401_json_on_protected_routes_and_never_a_redirect(demo_s
     for path, method in routes:
         url, kwargs = make_request(demo_server, ids, path, method)
         r = requests.request(method, url, timeout=TIMEOUT, allow_redirects=False, **kwargs)
+        r.close()
         if path in OPEN:
-            ok = 200 <= r.status_code < 300
+            ok = answered(path, r)
         else:
             ok = (r.status_code == 401 and r.headers.get("Content-Type") == "application/json"
                   and r.json().get("error") == "no_token" and "WWW-Authenticate" in r.headers)
@@ -155,8 +177,8 @@ def test_guest_gets_403_on_datastack_data_but_may_use_the_auth_api(demo_server, 
     """Datastack services check `view`; the auth API and the listing routes do not."""
     guest = demo_server.tokens["guest"]
     unchecked = ("/auth/", "/sticky_auth/", "/info/api/v2/datastacks",
-                 "/info/api/v2/aligned_volume")
-    admin_only = ("/api/v1/user", "/api/v1/group/{group_id}/user")
+                 "/info/api/v2/aligned_volume", "/nglstate/")  # states belong to no datastack
+    admin_only = ("/api/v1/user", "/api/v1/group/{group_id}/user", *ADMIN_STATE_ROUTES)
     failures = []
     for path, method in routes:
         if path in OPEN or "{token_id}" in path:
