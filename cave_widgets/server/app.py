@@ -20,10 +20,12 @@ from starlette.routing import Route
 from . import (
     routes_auth,
     routes_chunkedgraph,
+    routes_image,
     routes_info,
     routes_materialize,
     routes_schema,
     routes_state,
+    routes_viewer,
 )
 from .context import Call, Handler, ServiceContext, options_of, parse_json
 from .errors import ServiceError
@@ -31,7 +33,7 @@ from .errors import ServiceError
 log = logging.getLogger(__name__)
 
 SERVICES = (routes_info, routes_schema, routes_auth, routes_materialize, routes_chunkedgraph,
-            routes_state)
+            routes_state, routes_image, routes_viewer)
 
 
 def endpoint(ctx: ServiceContext, handler: Handler):
