@@ -35,7 +35,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("l2cache", None, True, "local"),
     ServiceSpec("annotation", None, True, "local"),
     ServiceSpec("skeleton", None, True, "local", "/skeletoncache/api/version"),
-    ServiceSpec("state", None, False, "global", "/nglstate/api/v1/version"),
+    ServiceSpec("state", "state:JSONService", False, "global", "/nglstate/api/v1/version"),
 )
 
 BY_NAME = {spec.name: spec for spec in SERVICES}
