@@ -10,7 +10,8 @@ pages say how to install it (the `viewer` extra).
 
 Links built by caveclient and nglui for a viewer without a `version.json` (this one serves
 none, on purpose) end in `?json_url=<state URL>`, which this neuroglancer ignores: the page
-answers that form with a redirect to `#!<state URL>`, which it reads.
+answers that form with a redirect to `#!<state URL>`, which it reads, after a detour through
+the sign-in page when the state is on this server and the browser is not signed in.
 
 Open routes: the viewer is a public static site. The data it reads is protected as usual; a
 signed-in browser sends its `middle_auth_token` cookie with the viewer's same-origin requests.
@@ -23,7 +24,7 @@ import itertools
 import re
 from importlib import metadata
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from starlette.responses import (
     FileResponse,
@@ -159,13 +160,24 @@ _GENERATIONS = itertools.count(1)  # next() on a count is atomic under the GIL
 
 
 def _open_state_url(call: Call, state_url: str) -> Response:
-    if urlsplit(state_url).scheme not in ("http", "https"):
+    target = urlsplit(state_url)
+    if target.scheme not in ("http", "https"):
         return HTMLResponse("json_url must be an http(s) URL of a neuroglancer state",
                             status_code=400)
+    if target.netloc == call.request.url.netloc and not _signed_in(call):
+        # The viewer would fetch this server's state with the browser's cookie and be
+        # refused: sign in first, then come back here (the sign-in sets the cookie).
+        back = urlencode({"redirect": str(call.request.url)})
+        return RedirectResponse(f"/sticky_auth/api/v1/authorize?{back}", status_code=302)
     # Neuroglancer reads `#!<url>` and fetches the state itself (with the browser's cookies
-    # when the state is on this server).
+    # when the state is on this server). The sign-in's token parameters are left behind.
     fragment = quote(state_url, safe=":/?&=+,;@$!*'()~")
     return RedirectResponse(f"{PREFIX}/v/{call.path('token')}/#!{fragment}", status_code=302)
+
+
+def _signed_in(call: Call) -> bool:
+    value = call.request.cookies.get("middle_auth_token")
+    return bool(value) and call.ctx.auth.lookup(value) is not None
 
 
 ROUTES = (

@@ -2,8 +2,8 @@
 every request the page or its workers make to anywhere else is aborted and counted, and the
 test fails if there is one. A state in the link (the demo's EM image and a few synapses) must
 load its layers and its image chunks (served 200); a shortened link (a `?json_url=` link from
-client.state) must open through the state service, with the browser's sign-in cookie, in
-the same viewer. Screenshots go to test-artifacts/."""
+client.state) must open through the sign-in page and the state service in the same viewer.
+Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -131,11 +131,6 @@ def test_a_state_in_the_link_renders_image_and_synapses(offline_page, demo_clien
 def test_a_shortened_link_opens_through_the_state_service(offline_page, demo_client,
                                                           demo_for_browser, synapse_points,
                                                           artifacts):
-    # Signed in on the server (as after the LoginWidget's sign-in): the viewer's fetches of
-    # the state and property file carry the cookie.
-    offline_page.context.add_cookies([{"name": "middle_auth_token",
-                                       "value": demo_for_browser.token,
-                                       "url": demo_for_browser.url}])
     record = demo_client.info.get_datastack_info()
     state = neuroglancer_state.datastack_state(
         record, synapse_points[:2], point_layer="synapses", position=synapse_points[1],
@@ -152,9 +147,13 @@ def test_a_shortened_link_opens_through_the_state_service(offline_page, demo_cli
         [11], name="cells"))
     link = demo_client.state.build_neuroglancer_url(demo_client.state.upload_state_json(state))
     assert "?json_url=" in link
+    # Not signed in yet: the link leads through the sign-in page, which sets the cookie the
+    # viewer's fetches of the state and the property file then carry.
     offline_page.goto(link)
+    offline_page.locator("button[data-user='1']").click()
     check_viewer(offline_page, {"img": "image", "synapses": "annotation",
                                 "cells": "segmentation"})
+    assert "middle_auth_token" not in offline_page.url
     fetched = dict(offline_page.evaluate(RESOURCES))
     state_fetches = {url: status for url, status in fetched.items() if "/nglstate/" in url}
     assert len(state_fetches) == 2 and set(state_fetches.values()) == {200}, state_fetches

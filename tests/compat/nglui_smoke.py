@@ -111,7 +111,8 @@ def _(run, name, client):
     ensure(link.startswith(f"{run.viewer}?json_url="), f"link {link!r}")
     stored = client.state.get_state_json(state_id_of(link, run.url))
     ensure(same_json(stored, state.to_dict()), "the stored state differs from the built one")
-    opened = requests.get(link, allow_redirects=False, timeout=30)
+    signed_in = {"middle_auth_token": os.environ[TOKEN_ENV]}  # a browser after sign-in
+    opened = requests.get(link, allow_redirects=False, timeout=30, cookies=signed_in)
     ensure(opened.status_code == 302 and opened.headers["location"].endswith(
         "#!" + link.split("json_url=", 1)[1]), f"viewer answered {opened.status_code}")
 
@@ -181,6 +182,34 @@ def _(run, name, client):
     ensure(len(layers["outputs"]["annotations"]) == len(outputs) > 0,
            f"{len(layers['outputs']['annotations'])} output points, {len(outputs)} synapses")
     ensure(layers["segmentation"]["segments"] == [str(root)], "the neuron is not selected")
+
+
+def _caveclient_json_service(run):
+    """What nglui does not call: the legacy API, explicit ids, every link form."""
+    from caveclient.jsonservice import JSONService
+
+    client = run.clients["caveclient"]
+    state = client.state
+    base = f"{run.url}/nglstate/api/v1"
+    ensure(str(state.server_version) == "0.7.2", f"server_version {state.server_version}")
+    ensure(state.state_service_endpoint == f"{base}/post", state.state_service_endpoint)
+    ensure(state.get_neuroglancer_info() == {}, "the embedded viewer has no version.json")
+    wanted = int(np.random.default_rng().integers(10**15, 2**53))
+    ensure(state.upload_state_json({"n": np.int64(3)}, state_id=wanted) == wanted, "explicit")
+    ensure(state.get_state_json(wanted) == {"n": "3"}, "numpy ints are sent as strings")
+    ensure(state.get_state_json(f"{base}/{wanted}") == {"n": "3"}, "by URL")
+    mainline = state.build_neuroglancer_url(wanted, target_site="mainline")
+    ensure(mainline == f"{run.viewer}#!middleauth+{base}/{wanted}", mainline)
+    static = state.build_neuroglancer_url("http://h/s.json", target_site="seunglab",
+                                          static_url=True)
+    ensure(static == f"{run.viewer}?json_url=http://h/s.json", static)
+    legacy = JSONService(server_address=run.url, auth_client=client.auth, api_version=0)
+    old = legacy.upload_state_json({"old": True})
+    ensure(legacy.get_state_json(old) == {"old": True} == state.get_state_json(old), "legacy")
+
+
+CHECKS.append(("caveclient JSONService: legacy API, explicit ids, link forms",
+               _caveclient_json_service))
 
 
 def main(argv: list[str] | None = None) -> int:

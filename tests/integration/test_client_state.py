@@ -57,8 +57,10 @@ def test_links_open_the_state_and_read_back(client, demo_server):
     assert client.state.get_state_json(state_url)["title"] == "linked"
     spelunker = client.state.build_neuroglancer_url(state_id, target_site="spelunker")
     assert spelunker == f"{viewer}#!{state_url}"  # http: no middleauth+ (no viewer opens it)
-    # The viewer page turns the ?json_url= form into the #! form neuroglancer reads.
-    r = requests.get(link, allow_redirects=False, timeout=30)
+    # The viewer page turns the ?json_url= form into the #! form neuroglancer reads (for a
+    # signed-in browser: the viewer fetches the state with the browser's cookie).
+    r = requests.get(link, allow_redirects=False, timeout=30,
+                     cookies={"middle_auth_token": demo_server.token})
     assert r.status_code == 302 and r.headers["location"] == f"/neuroglancer/v/demo/#!{state_url}"
 
 

@@ -24,7 +24,7 @@ CAVECLIENT_VERSION = "8.2.1"
 # What cave_widgets' client needs besides what nglui and caveclient bring.
 REQUIREMENTS = [f"nglui=={NGLUI_VERSION}", f"caveclient=={CAVECLIENT_VERSION}", "pandas<3",
                 "pyarrow", "traitlets", "packaging"]
-MIN_PASSED = 14
+MIN_PASSED = 15
 
 REPO = Path(__file__).resolve().parents[2]
 ENV_DIR = REPO / ".venv-nglui"

@@ -56,9 +56,29 @@ def test_no_version_json_and_no_file_outside_the_client(viewer, demo_server):
 
 def test_json_url_links_are_redirected_to_the_fragment(viewer, demo_server):
     state_url = f"{demo_server.url}/nglstate/api/v1/123"
-    r = get(viewer, params={"json_url": state_url})
+    signed_in = {"middle_auth_token": demo_server.token}
+    r = get(viewer, params={"json_url": state_url}, cookies=signed_in)
     assert r.status_code == 302 and r.headers["location"] == f"/neuroglancer/v/demo/#!{state_url}"
+    elsewhere = "https://global.example.test/nglstate/api/v1/5"
+    r = get(viewer, params={"json_url": elsewhere})
+    assert r.status_code == 302 and r.headers["location"] == f"/neuroglancer/v/demo/#!{elsewhere}"
     assert get(viewer, params={"json_url": "javascript:alert(1)"}).status_code == 400
+
+
+def test_a_state_on_this_server_needs_a_signed_in_browser_first(viewer, demo_server):
+    state_url = f"{demo_server.url}/nglstate/api/v1/123"
+    for cookies in ({}, {"middle_auth_token": "0" * 32}):
+        r = get(viewer, params={"json_url": state_url}, cookies=cookies)
+        assert r.status_code == 302
+        assert r.headers["location"].startswith("/sticky_auth/api/v1/authorize?redirect=")
+    # Signing in comes back to the link, with the cookie set; the link then opens.
+    link = requests.Request("GET", viewer, params={"json_url": state_url}).prepare().url
+    back = requests.post(f"{demo_server.url}/sticky_auth/api/v1/authorize",
+                         data={"user_id": "1", "redirect": link}, allow_redirects=False,
+                         timeout=TIMEOUT)
+    assert back.status_code == 302 and back.headers["location"].startswith(link)
+    r = get(back.headers["location"], cookies=back.cookies)
+    assert r.headers["location"] == f"/neuroglancer/v/demo/#!{state_url}"
 
 
 def test_short_addresses_lead_to_the_page(viewer, demo_server):
