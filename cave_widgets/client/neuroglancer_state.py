@@ -104,7 +104,7 @@ def _annotation_id(layer: str, index: int, point: list[float]) -> str:
 
 
 def viewer_state(layers: Sequence[dict], resolution_nm: Sequence[float],
-                 position: Sequence[float] | None = None, *, layout: str = "xy-3d",
+                 position: Sequence[float] | None = None, *, layout: str | dict = "xy-3d",
                  cross_section_scale: float | None = None,
                  projection_scale: float | None = None,
                  selected_layer: str | None = None) -> dict:
@@ -146,6 +146,14 @@ def datastack_state(datastack_info: dict, points=None, *, point_layer: str = "po
 def state_link(viewer_url: str, state: dict) -> str:
     """A link that opens `state` in the viewer at `viewer_url` with the state in the link
     itself (no state service needed), as `neuroglancer.to_url` writes it. The viewer URL
-    should end with "/"."""
-    text = json.dumps(state, separators=(",", ":"))
+    should end with "/".
+
+    Annotation layers go first in the link: neuroglancer 2.41's python build (the viewer the
+    embedded server serves), opening a state held in its URL, often drops the layers listed
+    before an annotation layer (seen nearly every time in headless Chromium; a state loaded
+    from a URL is not affected). Annotations are drawn over images whatever the order."""
+    layers = state.get("layers", [])
+    ordered = ([la for la in layers if la.get("type") == "annotation"]
+               + [la for la in layers if la.get("type") != "annotation"])
+    text = json.dumps({**state, "layers": ordered}, separators=(",", ":"))
     return f"{viewer_url}#!{quote(text, safe=_FRAGMENT_SAFE)}"

@@ -44,7 +44,7 @@ def synapse_points(demo_client):
 
 
 @pytest.fixture()
-def offline_page(browser, demo_for_browser):
+def offline_page(browser, demo_for_browser, artifacts, request):
     """A page whose every request outside 127.0.0.1 (page or worker) is aborted and kept in
     `page.outside`."""
     context = browser.new_context(viewport=VIEWPORT)
@@ -64,6 +64,7 @@ def offline_page(browser, demo_for_browser):
     try:
         yield page
     finally:
+        page.screenshot(path=str(artifacts / f"{request.node.name}-final.png"))
         context.close()
 
 
@@ -91,16 +92,26 @@ def wait_for_chunks(page, timeout: float = 90.0) -> list[tuple[str, int]]:
     return image_chunks(page)
 
 
+def wait_for_layers(page, expected: dict[str, str], timeout: float = 90.0) -> list[dict]:
+    """The viewer's layers once all of `expected` exist and every data source has loaded
+    (or failed); on timeout, fails with what the viewer had."""
+    page.wait_for_function("() => window.viewer !== undefined", timeout=timeout * 1000)
+    deadline = time.monotonic() + timeout
+    while True:
+        layers = page.evaluate(LAYERS)
+        names = {layer["name"]: layer["type"] for layer in layers}
+        settled = all(layer["sources"] and "loading" not in layer["sources"]
+                      for layer in layers)
+        if names == expected and settled:
+            return layers
+        if time.monotonic() > deadline:
+            pytest.fail(f"the viewer's layers after {timeout:.0f} s: {layers}; "
+                        f"state: {page.evaluate('() => viewer.state.toJSON()')}")
+        time.sleep(0.25)
+
+
 def check_viewer(page, expected_layers: dict[str, str]) -> list[dict]:
-    page.wait_for_function("() => window.viewer !== undefined", timeout=60_000)
-    page.wait_for_function(
-        f"() => viewer.layerManager.managedLayers.length >= {len(expected_layers)}",
-        timeout=60_000)
-    page.wait_for_function(
-        "() => viewer.layerManager.managedLayers.every(l => l.layer && "
-        "l.layer.dataSources.every(d => d.loadState !== undefined))", timeout=60_000)
-    layers = page.evaluate(LAYERS)
-    assert {layer["name"]: layer["type"] for layer in layers} == expected_layers
+    layers = wait_for_layers(page, expected_layers)
     for layer in layers:
         assert layer["sources"] and all(s == "ok" for s in layer["sources"]), layer
     chunks = wait_for_chunks(page)
@@ -122,7 +133,8 @@ def test_a_state_in_the_link_renders_image_and_synapses(offline_page, demo_clien
     offline_page.goto(neuroglancer_state.state_link(demo_client.info.viewer_site(), state))
     check_viewer(offline_page, {"img": "image", "synapses": "annotation"})
     shown = offline_page.evaluate("() => viewer.state.toJSON()")
-    assert [p["point"] for p in shown["layers"][1]["annotations"]] == synapse_points
+    synapses = next(layer for layer in shown["layers"] if layer["name"] == "synapses")
+    assert [p["point"] for p in synapses["annotations"]] == synapse_points
     assert shown["position"] == synapse_points[0]
     offline_page.screenshot(path=str(artifacts / "neuroglancer-offline-state-in-link.png"))
     assert offline_page.outside == []

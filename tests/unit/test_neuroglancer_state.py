@@ -78,11 +78,14 @@ def test_a_datastack_state_centres_on_its_points():
     assert "position" not in plain and [layer["name"] for layer in plain["layers"]] == ["img"]
 
 
-def test_a_link_holds_the_state_after_the_viewer_url():
-    state = ns.viewer_state([ns.image_layer("precomputed://http://h/x")], RES, [1, 2, 3],
-                            selected_layer="img")
+def test_a_link_holds_the_state_after_the_viewer_url_annotations_first():
+    image = ns.image_layer("precomputed://http://h/x")
+    points = ns.annotation_layer([[1, 2, 3]], RES, name="pts")
+    seg = ns.segmentation_layer("precomputed://http://h/s", [1])
+    state = ns.viewer_state([image, seg, points], RES, [1, 2, 3], selected_layer="img")
     link = ns.state_link(RECORD["viewer_site"], state)
     viewer, _, fragment = link.partition("#!")
     assert viewer == RECORD["viewer_site"]
     assert " " not in fragment and '"' not in fragment
-    assert json.loads(unquote(fragment)) == state
+    assert json.loads(unquote(fragment)) == dict(state, layers=[points, image, seg])
+    assert [layer["name"] for layer in state["layers"]] == ["img", "seg", "pts"]  # untouched
