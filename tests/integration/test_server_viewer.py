@@ -7,6 +7,7 @@ data any origin may read."""
 from __future__ import annotations
 
 import re
+import time
 from importlib import metadata
 
 import numpy as np
@@ -140,3 +141,20 @@ def test_chunks_outside_or_off_the_grid(demo_server):
     assert get(f"{base}/5_5_5/0-64_0-64_0-16").status_code == 404
     off_grid = get(f"{base}/4_4_40/100001-100065_100000-100064_15000-15016")
     assert off_grid.status_code == 400 and "grid" in off_grid.json()["message"]
+
+
+def test_an_open_event_stream_does_not_hold_up_stopping_the_server():
+    from cave_widgets.server import serve_demo
+    from cave_widgets.server.runner import SHUTDOWN_GRACE
+
+    server = serve_demo("small")
+    events = requests.get(f"{server.url}/neuroglancer/events/demo", stream=True, timeout=TIMEOUT)
+    try:
+        assert events.status_code == 200
+        thread, started = server._thread, time.monotonic()
+        server.stop(timeout=SHUTDOWN_GRACE + 5)
+        assert not thread.is_alive(), "the server still runs with a viewer connected"
+        assert time.monotonic() - started < SHUTDOWN_GRACE + 5
+    finally:
+        events.close()
+        server.stop()
