@@ -4,8 +4,9 @@ A body cut short must never pass for a smaller answer: an Arrow stream read with
 is fewer rows (or none) without a word from pyarrow, and a JSON number cut short is another
 number. So each body is proven complete: by its framing (a Content-Length, which urllib3
 enforces, or chunked transfer's last chunk), or by its own format (an Arrow stream's
-end-of-stream marker; a JSON object or array, which does not parse without its closing
-bracket). What cannot be proven raises IncompleteResponseError, which http.request retries.
+end-of-stream marker; a JSON object, array or string, which does not parse without its
+closing bracket or quote). What cannot be proven raises IncompleteResponseError, which
+http.request retries.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ def _incomplete(response, why: str) -> IncompleteResponseError:
 
 
 def json_document(response) -> None:
-    """A JSON answer whose end is proven (framing, or an object/array that parses)."""
+    """A JSON answer whose end is proven (framing, or an object, array or string that
+    parses: none of them parses without its closing bracket or quote, and no prefix of one
+    parses as a whole)."""
     if length_framed(response) or response.status_code == 204:
         return
     head = response.content.lstrip()[:1]
-    if head not in (b"{", b"["):
+    if head not in (b"{", b"[", b'"'):
+        # A bare number or literal: "12" parses whether or not "345" followed it.
         raise _incomplete(response, "the answer has no length and no closing bracket, so "
                                     "it cannot be told from one cut short")
     try:

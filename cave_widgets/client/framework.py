@@ -183,10 +183,6 @@ class CAVEclient(traitlets.HasTraits):
             return built
 
     def _build(self, spec: ServiceSpec):
-        if spec.implementation is None:
-            raise NotImplementedError(
-                f"client.{spec.name} is not part of cave_widgets yet; use caveclient for it "
-                "for now.")
         server = self.server_address if spec.server == "global" else self.local_server
         version_url = f"{server}{spec.version_path}" if spec.version_path else None
         return spec.load()(self._context, server, version_url)

@@ -16,7 +16,7 @@ from importlib import import_module
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str  # the client property: client.<name>
-    implementation: str | None  # "module:Class" inside cave_widgets.client; None: not yet
+    implementation: str  # "module:Class" inside cave_widgets.client
     needs_datastack: bool
     server: str  # "global" (the server_address) or "local" (the datastack's local server)
     version_path: str | None = None  # GET {server}{version_path} → "x.y.z"; None: unknown
@@ -37,7 +37,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("annotation", "annotation:AnnotationClient", True, "local"),
     ServiceSpec("skeleton", "skeleton:SkeletonClient", True, "local",
                 "/skeletoncache/api/version"),
-    ServiceSpec("state", None, False, "global", "/nglstate/api/v1/version"),
+    ServiceSpec("state", "state:JSONService", False, "global", "/nglstate/api/v1/version"),
 )
 
 BY_NAME = {spec.name: spec for spec in SERVICES}

@@ -24,11 +24,14 @@ from . import (
     routes_chunkedgraph,
     routes_chunkedgraph_edits,
     routes_chunkedgraph_history,
+    routes_image,
     routes_info,
     routes_l2cache,
     routes_materialize,
     routes_schema,
     routes_skeleton,
+    routes_state,
+    routes_viewer,
 )
 from .context import Call, Handler, ServiceContext, options_of, parse_json
 from .errors import PayloadTooLarge, ServiceError
@@ -37,7 +40,7 @@ log = logging.getLogger(__name__)
 
 SERVICES = (routes_info, routes_schema, routes_auth, routes_materialize, routes_chunkedgraph,
             routes_chunkedgraph_history, routes_chunkedgraph_edits, routes_l2cache,
-            routes_skeleton, routes_annotation)
+            routes_skeleton, routes_annotation, routes_state, routes_image, routes_viewer)
 
 
 def endpoint(ctx: ServiceContext, handler: Handler):

@@ -15,6 +15,7 @@ from .auth import AuthRegistry, User
 from .chunkedgraph.service import ChunkedGraph
 from .demo import catalog
 from .errors import BadRequest, NotFound
+from .state_store import StateStore
 from .store import DemoStore
 
 DEFAULT_ROW_CAP = 200_000
@@ -37,6 +38,7 @@ class ServiceContext:
     segmentation: ChunkedGraph
     auth: AuthRegistry
     settings: ServerSettings = field(default_factory=ServerSettings)
+    states: StateStore = field(default_factory=StateStore)  # the JSON state service's
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .context import Call, check_datastack, route_options
 from .demo import catalog
 from .errors import NotFound
+from .routes_viewer import viewer_site
 
 INFO_VERSION = "4.3.3"
 ALIGNED_VOLUME_ID = 1
@@ -29,7 +30,8 @@ def datastack_record(base_url: str) -> dict:
         "synapse_table": "synapses",
         "soma_table": "nuclei",
         "skeleton_source": None,
-        "viewer_site": "https://neuroglancer-demo.appspot.com",
+        # Neuroglancer served by this server (routes_viewer), so links open offline.
+        "viewer_site": viewer_site(base_url),
         "viewer_resolution_x": res[0],
         "viewer_resolution_y": res[1],
         "viewer_resolution_z": res[2],

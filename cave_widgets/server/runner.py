@@ -24,6 +24,10 @@ from .store import DemoStore
 
 log = logging.getLogger(__name__)
 
+# Seconds open requests get to finish when the server stops. A viewer's event stream never
+# finishes by itself (routes_viewer.events): without a limit, stopping would wait for it.
+SHUTDOWN_GRACE = 3.0
+
 
 @dataclass
 class DemoServer:
@@ -131,7 +135,8 @@ def serve_demo(
     """
     ctx, tokens = build_context(scale, token, guest_token, row_cap, work_path, host)
     sock = _bind(host, port)
-    config = uvicorn.Config(build_app(ctx), log_level="warning", lifespan="off")
+    config = uvicorn.Config(build_app(ctx), log_level="warning", lifespan="off",
+                            timeout_graceful_shutdown=SHUTDOWN_GRACE)
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=lambda: asyncio.run(server.serve(sockets=[sock])),
@@ -171,7 +176,8 @@ def run_forever(scale: str, host: str, port: int, token: str | None, row_cap: in
         print(f"Sign-in secret (served beyond this machine, sign-in asks for it): "
               f"{ctx.settings.signin_secret}", flush=True)
     log.info("ready in %.1f s (scale %s)", time.perf_counter() - started, scale)
-    server = uvicorn.Server(uvicorn.Config(build_app(ctx), log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(build_app(ctx), log_level="warning", lifespan="off",
+                                           timeout_graceful_shutdown=SHUTDOWN_GRACE))
     try:
         asyncio.run(server.serve(sockets=[sock]))
     except KeyboardInterrupt:

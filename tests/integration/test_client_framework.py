@@ -133,10 +133,16 @@ def test_global_only_flag_ignores_the_datastack(demo_server, monkeypatch, home):
     assert not (secrets(home) / "cave_datastack_to_server_map.json").exists()
 
 
-def test_services_not_written_yet_say_so(client):
-    for name in ("state",):
-        with pytest.raises(NotImplementedError, match="caveclient"):
-            getattr(client, name)
+def test_every_registered_service_builds_and_is_built_once(client):
+    from cave_widgets.client.registry import SERVICES
+
+    assert {spec.name for spec in SERVICES} | {"auth"} == {
+        "annotation", "auth", "chunkedgraph", "info", "l2cache", "materialize", "schema",
+        "skeleton", "state"}
+    for spec in SERVICES:
+        service = getattr(client, spec.name)
+        assert type(service).__name__ == spec.implementation.partition(":")[2]
+        assert getattr(client, spec.name) is service
 
 
 def test_info_cache_skips_the_datastack_request(demo_server, monkeypatch):

@@ -85,7 +85,7 @@ def test_refresh_stored_data_asks_again(client, demo_server):
     cache[demo_server.datastack] = dict(cache[demo_server.datastack], viewer_site="stale")
     assert client.info.viewer_site() == "stale"
     client.info.refresh_stored_data()
-    assert client.info.viewer_site() == "https://neuroglancer-demo.appspot.com"
+    assert client.info.viewer_site() == f"{demo_server.url}/neuroglancer/v/demo/"
 
 
 def test_record_fields(client, demo_server):
@@ -96,7 +96,7 @@ def test_record_fields(client, demo_server):
     assert info.segmentation_source() == (
         f"graphene://{demo_server.url}/segmentation/table/{catalog.PCG_TABLE}")
     assert info.synapse_segmentation_source() is None
-    assert info.viewer_site() == "https://neuroglancer-demo.appspot.com"
+    assert info.viewer_site() == f"{demo_server.url}/neuroglancer/v/demo/"
     resolution = info.viewer_resolution()
     assert isinstance(resolution, np.ndarray)
     assert resolution.tolist() == list(catalog.VOXEL_RESOLUTION)

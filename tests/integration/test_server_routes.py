@@ -14,11 +14,13 @@ import requests
 from helpers.server_http import LATEST, TIMEOUT
 
 from cave_widgets.server.app import build_app
-from cave_widgets.server.demo import catalog
+from cave_widgets.server.demo import catalog, em_image
 
 # Route templates of the browser pages (open, and allowed to redirect).
 BROWSER_PAGES = ("/sticky_auth/api/v1/authorize", "/sticky_auth/settings/tokens",
                  "/sticky_auth/api/v1/tos/{tos_id}/accept")
+# The viewer's own pages that send a browser on (to the viewer page with its slash).
+REDIRECTS = ("/neuroglancer", "/neuroglancer/", "/neuroglancer/v/{token}")
 OPEN = {
     "/info/version", "/schema/versions", "/schema/api/v2/type", "/schema/api/v2/type/{name}",
     "/schema/api/v2/types", "/schema/api/v2/types_all", "/auth/version", "/sticky_auth/version",
@@ -29,7 +31,14 @@ OPEN = {
     "/l2cache/api/v1/table_mapping",
     "/skeletoncache/api/version", "/skeletoncache/api/versions", "/skeletoncache/health",
     "/annotation/api/versions",
+    "/nglstate/api/v1/version", "/demo/em/info", "/demo/em/{scale}/{chunk}",
+    "/neuroglancer/v/{token}/", "/neuroglancer/v/{token}/{name}", "/neuroglancer/events/{token}",
+    "/neuroglancer/state/{token}", *REDIRECTS,
 }
+# The JSON state service's routes that need an admin (a state or property file under an id
+# of the poster's choosing).
+ADMIN_STATE_ROUTES = ("/nglstate/api/v1/post/{state_id}",
+                      "/nglstate/api/v1/property/post/{state_id}")
 # Routes that answer an error by design, with a token: this server writes no meshworks
 # (meshparty) and keeps skeletons in memory, not in a bucket (routes_skeleton.py).
 _SK = "/skeletoncache/api/v1/{datastack}"
@@ -50,6 +59,14 @@ def demo_server():
         yield server
     finally:
         server.stop()
+
+
+def answered(path: str, response) -> bool:
+    """2xx, the error a route answers by design, or for the viewer's redirecting pages a
+    redirect to the viewer page."""
+    if path in REDIRECTS:
+        return response.status_code == 307 and "/neuroglancer/v/" in response.headers["location"]
+    return 200 <= response.status_code < 300 or response.status_code == BY_DESIGN.get(path)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +93,12 @@ def ids(demo_server):
     sv = row["pt_supervoxel_id"]
     root = requests.post(f"{demo_server.url}/segmentation/api/v1/table/{catalog.PCG_TABLE}/roots",
                          json={"node_ids": [sv]}, headers=h, timeout=TIMEOUT).json()["root_ids"][0]
-    return sv, root
+    state = requests.post(f"{demo_server.url}/nglstate/api/v1/post", json={"layers": []},
+                          headers=h, timeout=TIMEOUT).json().rsplit("/", 1)[1]
+    prop = requests.post(f"{demo_server.url}/nglstate/api/v1/property/post",
+                         json={"@type": "neuroglancer_segment_properties"},
+                         headers=h, timeout=TIMEOUT).json().rsplit("/", 1)[1]
+    return sv, root, state, prop
 
 
 def _post(demo_server, route: str, body) -> requests.Response:
@@ -154,9 +176,9 @@ def undo_sweep_edits(demo_server, edits) -> None:
 
 
 def make_request(demo_server, ids, path: str, method: str, edits=None) -> tuple[str, dict]:
-    """URL and request arguments for one route; fresh per call (DELETE needs a new token;
-    edit routes need the graph as the demo built it)."""
-    sv, root = ids
+    """URL and request arguments for one route; fresh per call (DELETE needs a new token,
+    a post under an explicit id a new id, edit routes the graph as the demo built it)."""
+    sv, root, state, prop = ids
     if edits is not None:
         undo_sweep_edits(demo_server, edits)
     values = {"datastack": demo_server.datastack, "version": str(LATEST), "view": "nucleus_types",
@@ -177,6 +199,20 @@ def make_request(demo_server, ids, path: str, method: str, edits=None) -> tuple[
         values["name"] = catalog.ALIGNED_VOLUME
     elif path.startswith("/schema/"):
         values["name"] = "synapse"
+    elif path.startswith("/nglstate/"):
+        values["state_id"] = prop if "/property/" in path else state
+        if method == "POST":
+            values["state_id"] = str(np.random.default_rng().integers(10**15, 2**53))
+            kwargs["json"] = {"layers": []}
+    elif path.startswith("/neuroglancer/"):
+        values.update(token="demo", name="index.html")
+        kwargs["stream"] = True  # the event stream never ends: read the status only
+    elif path.startswith("/demo/em/"):
+        level = em_image.LEVELS[-1]
+        start = np.array(level.voxel_offset)
+        end = np.minimum(start + level.chunk_size, start + level.size)
+        values.update(scale=level.key,
+                      chunk="_".join(f"{a}-{b}" for a, b in zip(start, end)))
     if "{token_id}" in path:
         h = {"Authorization": f"Bearer {demo_server.token}"}
         requests.post(f"{demo_server.url}/auth/api/v1/user/token", json={"description": "sweep"},
@@ -310,11 +346,12 @@ def test_every_route_answers_with_a_token_in_header_parameter_or_cookie(
             else:
                 kwargs["cookies"] = {"middle_auth_token": token}
             r = requests.request(method, url, timeout=TIMEOUT, allow_redirects=False, **kwargs)
-            if not 200 <= r.status_code < 300 and r.status_code != BY_DESIGN.get(path):
+            if not answered(path, r):
                 failures.append(f"{method} {path} ({how}): {r.status_code} {r.text[:150]}")
             elif path.endswith(("/undo", "/redo")) and r.json() != {
                     "operation_id": None, "new_root_ids": []}:
                 failures.append(f"{method} {path} ({how}) changed the graph: {r.text[:150]}")
+            r.close()
     assert not failures, "\n".join(failures)
 
 
@@ -324,12 +361,13 @@ def test_no_token_gives_401_json_on_protected_routes_and_never_a_redirect(
     for path, method in routes:
         url, kwargs = make_request(demo_server, ids, path, method, edits)
         r = requests.request(method, url, timeout=TIMEOUT, allow_redirects=False, **kwargs)
+        r.close()
         if path in OPEN:
-            ok = 200 <= r.status_code < 300
+            ok = answered(path, r)
         else:
             ok = (r.status_code == 401 and r.headers.get("Content-Type") == "application/json"
                   and r.json().get("error") == "no_token" and "WWW-Authenticate" in r.headers)
-        if not ok or r.is_redirect:
+        if not ok or (r.is_redirect and path not in REDIRECTS):
             failures.append(f"{method} {path}: {r.status_code} {r.text[:150]}")
     assert not failures, "\n".join(failures)
 
@@ -339,8 +377,8 @@ def test_guest_gets_403_on_datastack_data_but_may_use_the_auth_api(
     """Datastack services check `view`; the auth API and the listing routes do not."""
     guest = demo_server.tokens["guest"]
     unchecked = ("/auth/", "/sticky_auth/", "/info/api/v2/datastacks",
-                 "/info/api/v2/aligned_volume")
-    admin_only = ("/api/v1/user", "/api/v1/group/{group_id}/user")
+                 "/info/api/v2/aligned_volume", "/nglstate/")  # states belong to no datastack
+    admin_only = ("/api/v1/user", "/api/v1/group/{group_id}/user", *ADMIN_STATE_ROUTES)
     failures = []
     for path, method in routes:
         if path in OPEN or "{token_id}" in path:
