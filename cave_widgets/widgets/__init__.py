@@ -1,5 +1,6 @@
 """Jupyter widgets on the client core (anywidget): LoginWidget, DatastackSelector,
-TableBrowser, and Explorer / browse() with the three together. Each is bound to a
+TableBrowser, SkeletonView, AnnotationEditor, and Explorer / browse() with the first
+three together. Each is bound to a
 CAVEclient's traits both ways: a change made in a cell shows in every widget, a change made
 in a widget is on the client at once."""
 
@@ -11,6 +12,7 @@ _WHERE = {
     "TableBrowser": "table_browser",
     "Explorer": "explorer",
     "AnnotationEditor": "annotation_editor",
+    "SkeletonView": "skeleton_view",
     "browse": "explorer",
 }
 

@@ -107,7 +107,8 @@ class Workers:
             time.sleep(0.01)
 
     def shutdown(self) -> None:
-        self._workers.shutdown()
+        # Queued work is dropped; running work finishes on its own (nothing waits for it).
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 class RequestWidget(anywidget.AnyWidget):

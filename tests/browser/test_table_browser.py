@@ -8,10 +8,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from helpers.browser import NOTEBOOK, ensure_ran
 
 pytestmark = pytest.mark.slow
-# the notebook on show (other notebooks of the session may be open in hidden tabs)
-NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"
 
 
 @pytest.fixture()
@@ -51,24 +50,6 @@ def wait_count(page, old: int | None = None) -> int:
     return count_of(page)
 
 
-def ensure_ran(page, attempts: int = 3) -> None:
-    """Run All Cells sometimes goes unheard when clicked while the new kernel is still
-    settling (a busy machine): if the first cell has not started, click it again."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    started = page.locator(f"{NOTEBOOK} .jp-Cell .jp-InputPrompt").first
-    for _ in range(attempts):
-        try:
-            page.wait_for_function(
-                "el => /\\[(\\*|\\d+)\\]/.test(el.textContent)", arg=started.element_handle(),
-                timeout=20_000)
-            return
-        except PlaywrightTimeout:
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_text("Run All Cells", exact=True).click()
-    raise AssertionError("the notebook's cells never started running")
-
-
 def run_new_cell(page, code: str) -> None:
     """Type code into a new cell at the end and run it (Shift+Enter), as a person would.
     Running the last cell leaves an empty one below it: that one is used."""
@@ -99,7 +80,9 @@ def test_browse_filter_page_sort_select_and_get_frames(open_notebook, demo_for_b
     page.locator(".cw-table-browser").wait_for(timeout=120_000)
     synapses = page.locator(".cw-tb-table[data-table='synapses']")
     synapses.wait_for(timeout=60_000)
-    page.locator(".cw-tb-table-meta", has_text="19,751 rows").first.wait_for(timeout=60_000)
+    n_synapses = expected.get_annotation_count("synapses")
+    page.locator(".cw-tb-table-meta", has_text=f"{n_synapses:,} rows").first.wait_for(
+        timeout=60_000)
     page.screenshot(path=str(artifacts / "table-browser-1-tables.png"), full_page=True)
 
     # open the synapse table: its columns, "N rows match", the first page

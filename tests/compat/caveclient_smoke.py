@@ -1082,9 +1082,16 @@ def _(s):
     ensure(all(t <= born for t in cg.get_root_timestamps(originals)),
            "an original root is younger than the root")
     latest = [int(x) for x in cg.get_latest_roots(old)]
-    suggested = int(cg.suggest_latest_roots(old))
+    # caveclient's default stop layer is n_layers - 4. As in PCG, get_leaves at a layer
+    # returns the descendants exactly at that layer, and a small object can skip it (its
+    # nodes merge below and skip up to the root): caveclient then fails on an empty list, on
+    # a real server as here. Those get stop_layer=2, which every object has.
+    default_layer = cg.segmentation_info["graph"]["n_layers"] - 4
+    layer = default_layer if len(cg.get_leaves(old, stop_layer=default_layer)) else 2
+    suggested = int(cg.suggest_latest_roots(old, stop_layer=layer))
     ensure(suggested in latest, f"suggested {suggested} not among latest {latest}")
-    ids, fractions = cg.suggest_latest_roots(old, return_all=True, return_fraction_overlap=True)
+    ids, fractions = cg.suggest_latest_roots(old, stop_layer=layer, return_all=True,
+                                             return_fraction_overlap=True)
     # caveclient takes get_roots of the old root's nodes at layer n_layers - 4. As in PCG, an
     # edit replaces the nodes on its way to the root and the replaced ones keep their parent
     # pointers, so they still reach the root they last belonged to: the old root itself or a
@@ -1096,7 +1103,16 @@ def _(s):
     ensure(fractions == sorted(fractions, reverse=True) and abs(sum(fractions) - 1) < 1e-9,
            f"fractions {fractions}")
     ensure(int(ids[0]) == suggested, "the first of return_all is not the suggestion")
-    ensure(int(cg.suggest_latest_roots(new)) == new, "a latest root does not suggest itself")
+    ensure(int(cg.suggest_latest_roots(new, stop_layer=2)) == new,
+           "a latest root does not suggest itself")
+    # The default stop layer on an object big enough to reach it: an old root among the
+    # sample's changed ones with nodes at that layer (the demo's neurons have them).
+    big = [o for o, _ in s.changed_pairs
+           if len(cg.get_leaves(o, stop_layer=default_layer))]
+    ensure(big, f"no changed root in the sample has nodes at layer {default_layer}")
+    ensure(int(cg.suggest_latest_roots(big[0])) in [int(x) for x in
+                                                   cg.get_latest_roots(big[0])],
+           "the default stop layer suggests a root that is not among the latest")
 
 
 @check("chunkedgraph change logs (change_log, tabular, merge_log, operation_details)")

@@ -1,5 +1,8 @@
 """Driving JupyterLab in the browser tests."""
 
+# the notebook on show (other notebooks of the session may be open in hidden tabs)
+NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"
+
 
 def run_all_cells(page) -> None:
     """Run > Run All Cells, once this notebook's kernel is really there: the execution
@@ -13,3 +16,21 @@ def run_all_cells(page) -> None:
     page.wait_for_timeout(500)
     if select_kernel.is_visible():
         select_kernel.click()
+
+
+def ensure_ran(page, attempts: int = 3) -> None:
+    """Run All Cells sometimes goes unheard when clicked while the new kernel is still
+    settling (a busy machine): if the first cell has not started, click it again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    started = page.locator(f"{NOTEBOOK} .jp-Cell .jp-InputPrompt").first
+    for _ in range(attempts):
+        try:
+            page.wait_for_function(
+                "el => /\\[(\\*|\\d+)\\]/.test(el.textContent)", arg=started.element_handle(),
+                timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_text("Run All Cells", exact=True).click()
+    raise AssertionError("the notebook's cells never started running")
