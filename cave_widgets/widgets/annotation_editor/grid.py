@@ -6,6 +6,9 @@ from __future__ import annotations
 import pandas as pd
 
 SOURCE_ID = "source_id"  # the row of the browser a staged row came from
+ROW = "row"  # the first column: the staged row's number, as errors name it
+# Sizes in pixels: the row-number column, a column, the header, a row.
+ROW_HEADER, COLUMN, HEADER, LINE = 48, 160, 24, 24
 
 
 class StagedGrid:
@@ -13,7 +16,9 @@ class StagedGrid:
         from ipydatagrid import DataGrid
 
         self.widget = DataGrid(pd.DataFrame(), editable=True, selection_mode="row",
-                               base_column_size=150, layout={"height": "180px"})
+                               base_row_header_size=ROW_HEADER, base_column_size=COLUMN,
+                               base_column_header_size=HEADER, base_row_size=LINE,
+                               layout={"height": "180px"})
         self.widget.add_class("cw-ae-grid")
         self._columns: list[str] = []
 
@@ -46,5 +51,7 @@ class StagedGrid:
 
     def _show(self, frame: pd.DataFrame) -> None:
         text = frame.astype(object).where(frame.notna(), "").astype(str)
+        text = text.reset_index(drop=True)
+        text.index.name = ROW
         self.widget.clear_selection()
-        self.widget.data = text.reset_index(drop=True)
+        self.widget.data = text

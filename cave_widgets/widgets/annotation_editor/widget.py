@@ -100,6 +100,10 @@ class AnnotationEditor(ipywidgets.VBox):
         self.undo_button = ipywidgets.Button(description="Undo the selected row",
                                              icon="undo").add_class("cw-ae-undo")
         self.undo_batch_button = ipywidgets.Button(description="Undo the last upload")
+        for button in (self.reload_button, self.create_button, self.stage_button,
+                       self.blank_button, self.remove_button, self.undo_button,
+                       self.undo_batch_button):
+            button.layout.width = "auto"  # the whole label, never "Stage the sele…"
         for button, fn in ((self.reload_button, self._load), (self.create_button, self._create),
                            (self.stage_button, self.stage_selected),
                            (self.blank_button, self.add_row),
@@ -111,6 +115,7 @@ class AnnotationEditor(ipywidgets.VBox):
         self.table.observe(self._table_picked, names="value")
         self.new_schema.observe(self._schema_picked, names="value")
         super().__init__([
+            ipywidgets.HTML("<b>Annotation editor</b>: write your own annotations"),
             self.note,
             ipywidgets.HBox([self.table, self.reload_button]),
             ipywidgets.HBox([self.new_name, self.new_schema, self.new_description,
