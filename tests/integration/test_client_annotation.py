@@ -347,7 +347,7 @@ def test_stage_and_upload(ann, client, calls, cells):
     assert len(staged) == 3
     ids = ann.upload_staged_annotations(staged, batch_size=2, progress=False)
     assert len(ids) == 3
-    assert repr(staged) == f"Staged annotations for table '{calls}' (0 new annotations, " \
+    assert repr(staged) == f"Staged annotations for table '{calls}' (3 new annotations, " \
                            "3 uploaded)"
     tracked = staged.annotation_dataframe(include_tracking=True)
     assert list(tracked["new_id"]) == ids and tracked["is_uploaded"].all()
@@ -368,6 +368,8 @@ def test_staging_by_schema_and_rescaled_positions(ann, calls, cells):
     with pytest.raises(ValueError):
         ann.stage_annotations()
     by_schema = ann.stage_annotations(schema_name="cell_type_local")
+    assert repr(by_schema) == ("Staged annotations for schema 'CellTypeLocal' with no table "
+                               "(0 new annotations, 0 uploaded)")
     by_schema.add(cell_type="s", classification_system="m", pt_position=position(cells, 12))
     with pytest.raises(ValueError, match="table"):
         ann.upload_staged_annotations(by_schema, progress=False)

@@ -22,6 +22,7 @@ class StagedAnnotations:
         self._schema = schema
         root, definition = root_definition(schema)
         self.name = name or root
+        self._root = root
         self._table_name = table_name
         self._update = update
         self._id_field = id_field or update
@@ -46,10 +47,13 @@ class StagedAnnotations:
         return len(self._rows)
 
     def __repr__(self) -> str:
-        done = sum(1 for r in self._rows if r[self.IS_UPLOADED_FIELD])
+        # as caveclient words it: every staged row, then how many of them are uploaded
+        done = len(self._uploaded_indexes())
         kind = "updated" if self._update else "new"
-        return (f"Staged annotations for table {self._table_name!r} "
-                f"({len(self._rows) - done} {kind} annotations, {done} uploaded)")
+        where = f"table {self._table_name!r}" if self._table_name else \
+            f"schema {self._root!r} with no table"
+        return (f"Staged annotations for {where} ({len(self._rows)} {kind} annotations, "
+                f"{done} uploaded)")
 
     # --- what it is ------------------------------------------------------------------------
 
