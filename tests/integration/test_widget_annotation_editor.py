@@ -206,6 +206,10 @@ def test_a_blank_row_typed_in_the_grid_and_removing_staged_rows(pair, client):
     editor.blank_button.click()
     editor.wait()
     assert list(editor.staged.pt_position) == ["", ""]
+    editor.reload_button.click()  # a reload keeps the open table and what is staged
+    editor.wait()
+    assert editor.table.value == "typed_by_hand" and len(editor.staged) == 2
+    assert not editor.upload_button.disabled
     editor.grid.widget.select(1, 0)
     editor.remove_button.click()
     editor.wait()

@@ -327,6 +327,9 @@ class AnnotationEditor(ipywidgets.VBox):
             if self._can_edit:
                 raise
             names = []  # may not even read them: say what matters here, below
+        # a reload keeps the open table (and its staged rows) when it is still there
+        kept = self.table.value if self._meta is not None and self.table.value in names \
+            else ""
         with self._silently():
             chosen = self.new_schema.value
             self.new_schema.options = schema_catalogue.names()
@@ -334,11 +337,15 @@ class AnnotationEditor(ipywidgets.VBox):
                 else DEFAULT_SCHEMA
             self.new_reference.options = ["", *names]
             self.table.options = ["", *names]
-            if select:
-                self.table.value = select
-        self._enable(tables=True, write=self._can_edit)
+            self.table.value = select or kept
+        if not kept:
+            self._clear()
+        self._enable(tables=True, write=self._can_edit,
+                     rows=bool(kept) and self._writable(self._meta))
         if select:
             self._open(select)
+        elif kept:
+            self._say(f"{len(names)} annotation tables; writing to {kept}.")
         elif not self._can_edit:
             self._say(f"Signed in as {client.user_name or client.user_id}, who has no "
                       "permission to write annotations here. Ask the datastack's "
@@ -373,8 +380,7 @@ class AnnotationEditor(ipywidgets.VBox):
                                      if s.kind == "position")
         self.grid.reset([SOURCE_ID, *(s.name for s in specs)])
         mine = str(meta.get("user_id")) == str(self.client.user_id)
-        writable = self._can_edit and (mine or meta.get("write_permission") in
-                                       ("PUBLIC", "GROUP"))
+        writable = self._writable(meta)
         self._enable(tables=True, write=self._can_edit, rows=writable)
         owner = "you" if mine else f"user {meta.get('user_id')}"
         who = "its owner only" if meta.get("write_permission") == "PRIVATE" else "others too"
@@ -472,6 +478,13 @@ class AnnotationEditor(ipywidgets.VBox):
             w.disabled = not write
         for w in (self.stage_button, self.blank_button, self.remove_button, self.upload_button):
             w.disabled = not rows
+
+    def _writable(self, meta: dict) -> bool:
+        """May the signed-in user write rows to the table of `meta`? (AE's rule: the owner,
+        or anyone when the table says PUBLIC; GROUP needs a shared group, which only the
+        server can tell: offered, and the server decides.)"""
+        mine = str(meta.get("user_id")) == str(self.client.user_id)
+        return self._can_edit and (mine or meta.get("write_permission") in ("PUBLIC", "GROUP"))
 
     def _require_edit(self) -> None:
         if self.client.auth_state in SIGNED_OUT:
