@@ -11,11 +11,12 @@ import duckdb
 import pyarrow as pa
 
 from . import query as q
+from .annotation.permissions import check_read
 from .arrow_io import query_response
 from .context import Call, naive_iso
 from .demo import catalog
 from .errors import BadRequest
-from .store import Relation
+from .store import Relation, Snapshot
 
 LIMIT_WARNING = '201 - "Limited query to {limit} rows'
 
@@ -72,6 +73,14 @@ def respond(call: Call, plan: q.Plan, notices: list[str]):
     if plan.order:
         response.headers["Order-By"] = plan.order_text
     return response
+
+
+def readable_relation(call: Call, name: str, snapshot: Snapshot) -> Relation:
+    """A table's rows at `snapshot`, once the caller may read it (a PRIVATE table only by its
+    owner, as ME checks before a query)."""
+    relation = call.ctx.store.table_relation(name, snapshot)
+    check_read(call.user, call.ctx.store.tables[relation.name])
+    return relation
 
 
 def notice(table: catalog.TableDef | catalog.ViewDef) -> list[str]:
@@ -148,7 +157,7 @@ def live_live(call: Call, body: dict):
         raise BadRequest("live_live_query needs 'table': the name of the table to query")
     t = _live_time(call, body.get("timestamp"))
     snapshot = store.snapshot_at(t)
-    relation = store.table_relation(table, snapshot)
+    relation = readable_relation(call, table, snapshot)
     notices = _check_live_roots(call, body, relation, t)
     joins = body.get("join_tables")
     if joins:
@@ -158,8 +167,8 @@ def live_live(call: Call, body: dict):
                 "join_tables must hold one join: [[table_a, column_a, table_b, column_b]]"
             )
         ta, ca, tb, cb = joins[0]
-        left = store.table_relation(ta, snapshot)
-        right = store.table_relation(tb, snapshot)
+        left = readable_relation(call, ta, snapshot)
+        right = readable_relation(call, tb, snapshot)
         # live_live sends select_columns as {table: [cols]}; accept the flat list too.
         select = body.get("select_columns")
         select_body = {"select_column_map" if isinstance(select, dict) else "select_columns":

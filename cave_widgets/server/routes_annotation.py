@@ -21,7 +21,7 @@ import re
 
 from starlette.responses import JSONResponse, Response
 
-from .annotation import errors, rows
+from .annotation import errors, permissions, rows
 from .annotation import tables as store_tables
 from .context import Call, check_datastack, route_options
 from .demo import catalog
@@ -54,28 +54,19 @@ def _table(call: Call, name: str | None = None) -> catalog.TableDef:
 
 
 def _caller(call: Call) -> str:
-    return str(call.user.id)
+    return permissions.caller(call.user)
 
 
 def _may_write(call: Call, table: catalog.TableDef) -> None:
-    if table.storage != "work":
-        raise errors.unauthorized(f"Table {table.name} is one of the demo's built-in tables, "
-                                  "which this server keeps read-only")
-    if _caller(call) == table.user_id or table.write_permission in ("PUBLIC", "GROUP"):
-        return
-    raise errors.unauthorized("Unauthorized: The table can only be written to by owner")
+    permissions.check_write(call.user, table)
 
 
 def _may_read(call: Call, table: catalog.TableDef) -> None:
-    if table.read_permission in ("PUBLIC", "GROUP") or _caller(call) == table.user_id:
-        return
-    raise errors.unauthorized("Unauthorized: The table can only be read by its owner")
+    permissions.check_read(call.user, table)
 
 
 def _owner(call: Call, table: catalog.TableDef) -> None:
-    if _caller(call) != table.user_id or table.storage != "work":
-        raise errors.unauthorized("You cannot do this because you are not the owner of this "
-                                  "table")
+    permissions.check_owner(call.user, table)
 
 
 def _warning(table: catalog.TableDef) -> dict:

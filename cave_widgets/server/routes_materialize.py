@@ -13,6 +13,7 @@ from .materialize_queries import (
     notice,
     query_body,
     random_sample,
+    readable_relation,
     respond,
 )
 from .store import DemoStore, Relation, Snapshot
@@ -139,7 +140,7 @@ def tables(call: Call):
 def annotation_count(call: Call):
     store = call.ctx.store
     snapshot = _snapshot(call)
-    relation = store.table_relation(call.path("table"), snapshot)
+    relation = readable_relation(call, call.path("table"), snapshot)
     [(count,)] = store.cursor().execute(f"SELECT count(*) FROM ({relation.sql})").fetchall()
     return count
 
@@ -159,7 +160,7 @@ def all_tables_metadata(call: Call):
 
 def table_query(call: Call):
     store = call.ctx.store
-    relation = store.table_relation(call.path("table"), _snapshot(call))
+    relation = readable_relation(call, call.path("table"), _snapshot(call))
     return _single_query(call, relation, store.tables[relation.name])
 
 
@@ -180,8 +181,8 @@ def join_query(call: Call):
             f"got {tables_arg!r}"
         )
     (ta, ca), (tb, cb) = tables_arg
-    left = store.table_relation(ta, snapshot)
-    right = store.table_relation(tb, snapshot)
+    left = readable_relation(call, ta, snapshot)
+    right = readable_relation(call, tb, snapshot)
     plan = q.join_plan(
         left, right, ca, cb, body, call.ctx.settings.row_cap,
         count=call.flag("count", False),
@@ -232,7 +233,7 @@ def unique_string_values(call: Call):
     store = call.ctx.store
     check_datastack(call.path("datastack"))
     latest = store.snapshot_for_version(store.latest_version())
-    relation = store.table_relation(call.path("table"), latest)
+    relation = readable_relation(call, call.path("table"), latest)
     cur = store.cursor()
     out = {}
     for col in relation.columns:

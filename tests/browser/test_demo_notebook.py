@@ -20,6 +20,10 @@ def test_quickstart_in_jupyterlab_shows_a_query_result(jupyter_lab, page, artifa
     table.first.wait_for(state="attached", timeout=30_000)
     # textContent, not innerText: JupyterLab skips rendering cells scrolled out of view.
     assert any("post_pt_root_id" in text for text in table.all_text_contents())
+    # the annotation editor's cells: the editor is shown, and the rows written from code
+    page.locator(".jp-OutputArea-output", has_text="wrote 3 rows to my_cell_types").wait_for(
+        state="attached", timeout=120_000)
+    page.locator(".cave-annotation-editor").first.wait_for(state="attached", timeout=30_000)
     assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
                         has_text="Traceback").count() == 0
     page.screenshot(path=str(artifacts / "quickstart-query-result.png"), full_page=True)

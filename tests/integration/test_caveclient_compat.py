@@ -12,51 +12,21 @@ Nothing here skips: if the environment cannot be built, the test fails and says 
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from helpers.caveclient_env import ensure_caveclient_env, script_env
 from helpers.processes import serve_command
-from helpers.venvs import describe, ensure_env, python_tag, run
+from helpers.venvs import describe, run
 
-CAVECLIENT_VERSION = "8.2.1"
-REQUIREMENTS = [f"caveclient=={CAVECLIENT_VERSION}", "pandas<3"]
 MIN_PASSED = 70
 
 REPO = Path(__file__).resolve().parents[2]
-ENV_DIR = REPO / ".venv-caveclient"
 SMOKE_SCRIPT = REPO / "tests" / "compat" / "caveclient_smoke.py"
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$", re.MULTILINE)
-PROBE = ("import sys, caveclient, pandas; "
-         "print(caveclient.__version__, '%d.%d' % sys.version_info[:2])")
-
-
-def ensure_caveclient_env() -> tuple[Path, str]:
-    """The env's python, and how it was obtained (reused / built in N s)."""
-    return ensure_env(ENV_DIR, REQUIREMENTS, PROBE, f"{CAVECLIENT_VERSION} {python_tag()}")
-
-
-def _script_env(home: Path, token: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        # Nothing from the development environment may leak into the throwaway one.
-        if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
-        and not k.startswith(("XDG_", "CAVE_"))
-    }
-    env.update(
-        HOME=str(home),
-        USERPROFILE=str(home),
-        XDG_CACHE_HOME=str(home / ".cache"),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        PYTHONDONTWRITEBYTECODE="1",
-        PYTHONUNBUFFERED="1",
-        CAVE_DEMO_TOKEN=token,
-    )
-    return env
 
 
 @pytest.mark.slow
@@ -68,7 +38,7 @@ def test_real_caveclient_against_embedded_server(tmp_path):
     # Edits go to a second server of their own, so the read checks see the demo unchanged.
     with serve_command() as (_, server), serve_command() as (_, editable):
         started = time.perf_counter()
-        env = _script_env(home, server.token)
+        env = script_env(home, server.token)
         env["CAVE_DEMO_EDIT_TOKEN"] = editable.token
         try:
             proc = run(

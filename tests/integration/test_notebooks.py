@@ -26,6 +26,7 @@ def test_quickstart_runs_and_shows_a_query_result(monkeypatch):
     assert "synapses from 864691135" in text
     assert "version 3 (" in text
     assert "browser.df: " in text and "client.materialize.query_table(" in text
+    assert "wrote 3 rows to my_cell_types" in text and "L2/3 IT" in text  # the editor
     html = [out["data"]["text/html"] for cell in nb.cells if cell.cell_type == "code"
             for out in cell.outputs if "text/html" in out.get("data", {})]
     assert html and "post_pt_root_id" in html[-1]  # the DataFrame of the last query

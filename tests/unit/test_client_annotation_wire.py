@@ -12,7 +12,11 @@ import responses
 
 from cave_widgets import CAVEclient
 from cave_widgets.client import errors
-from cave_widgets.client.annotation import AnnotationUploadError, AnnotationValidationError
+from cave_widgets.client.annotation import (
+    AnnotationRefusedError,
+    AnnotationUploadError,
+    AnnotationValidationError,
+)
 
 GLOBAL, LOCAL, DS, VOL = "https://g.example.test", "https://l.example.test", "ds", "vol"
 TABLES = f"{LOCAL}/annotation/api/v2/aligned_volume/{VOL}/table"
@@ -95,7 +99,13 @@ def test_create_table_body(fake, ann):
         "metadata": {"description": "my calls", "voxel_resolution_x": 4.0,
                      "voxel_resolution_y": 4.0, "voxel_resolution_z": 40.0,
                      "read_permission": "PUBLIC", "write_permission": "PRIVATE",
-                     "user_id": 1, "notice_text": ""}}
+                     # AE takes the owner as text; caveclient sends the int (refused)
+                     "user_id": "1", "notice_text": ""}}
+    fake.post(TABLES, body="refs", content_type="text/html; charset=utf-8")
+    ann.create_table("refs", "cell_type_reference", "d", [4, 4, 40], reference_table="calls")
+    # AE refuses a null track_target_id_updates, which caveclient sends when it is not given
+    assert body(fake.calls[-1])["metadata"]["table_metadata"] == {
+        "reference_table": "calls", "track_target_id_updates": False}
     with pytest.raises(errors.QueryValidationError, match="PUBLIC"):
         ann.create_table("x", "cell_type_local", "d", [4, 4, 40], read_permission="ALL")
 
@@ -133,3 +143,35 @@ def test_an_upload_that_stops_says_which_rows_landed_and_resumes(fake, ann):
     fake.replace(responses.POST, url, json=[3, 4, 5])
     assert ann.upload_staged_annotations(staged, batch_size=10) == [3, 4, 5]
     assert list(staged.annotation_dataframe(include_tracking=True)["new_id"]) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("status, message, row, field", [
+    # the embedded server names the row; the real AE answers 500 and names only the field
+    (400, "422 Unprocessable Entity: annotation 1: {'pt': {'colour': ['Unknown field.']}}",
+     1, "pt.colour"),
+    (500, "422 Unprocessable Entity: {'cell_type': ['Not a valid string.']}", None,
+     "cell_type"),
+    (500, "404 Not Found: annotation 0: target_id 9 is not an id of the reference table t",
+     0, "target_id"),
+])
+def test_a_refusal_of_the_server_names_row_and_field(fake, ann, status, message, row, field):
+    fake.post(f"{TABLES}/calls/annotations", status=status, json={"code": 500,
+                                                                 "message": message})
+    with pytest.raises(AnnotationRefusedError) as caught:
+        ann.post_annotation("calls", [ROW, ROW])
+    assert (caught.value.row, caught.value.field) == (row, field)
+    assert caught.value.status == status and isinstance(caught.value, errors.CAVEHTTPError)
+
+
+def test_an_update_refusal_names_the_row_by_its_id(fake, ann):
+    fake.put(f"{TABLES}/calls/annotations", status=500, json={
+        "code": 500, "message": "409 Conflict: Error update ID 8 -> Annotation with ID 8 has "
+        "already been superseded by annotation ID 9, update annotation ID 9 instead"})
+    with pytest.raises(AnnotationRefusedError) as caught:
+        ann.update_annotation("calls", [{**ROW, "id": 7}, {**ROW, "id": 8}])
+    assert caught.value.row == 1
+    fake.replace(responses.PUT, f"{TABLES}/calls/annotations", status=500,
+                 json={"code": 500, "message": "something else broke"})
+    with pytest.raises(errors.ServerError) as caught:
+        ann.update_annotation("calls", [{**ROW, "id": 7}])
+    assert not isinstance(caught.value, AnnotationRefusedError)

@@ -2,4 +2,4 @@
 
 from .client import AnnotationClient, AnnotationUploadError  # noqa: F401
 from .stage import StagedAnnotations  # noqa: F401
-from .validate import AnnotationValidationError  # noqa: F401
+from .validate import AnnotationRefusedError, AnnotationValidationError  # noqa: F401

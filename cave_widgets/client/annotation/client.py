@@ -11,7 +11,7 @@ from .. import complete, errors, http
 from ..base import ServiceClient
 from ..http import path_segment
 from .stage import StagedAnnotations
-from .validate import AnnotationValidationError, check_row
+from .validate import AnnotationRefusedError, AnnotationValidationError, check_row, refusal
 
 PERMISSIONS = ("PRIVATE", "GROUP", "PUBLIC")
 
@@ -87,12 +87,16 @@ class AnnotationClient(ServiceClient):
                     **{f"voxel_resolution_{a}": v for a, v in zip("xyz", resolution)},
                     "read_permission": read_permission, "write_permission": write_permission}
         if user_id is not None:
-            metadata["user_id"] = user_id
+            # AE's request schema takes the owner's id as text (a number is refused)
+            metadata["user_id"] = str(user_id)
         if notice_text is not None:
             metadata["notice_text"] = "" if str(notice_text).lower() == "none" else notice_text
         if reference_table is not None:
-            metadata["table_metadata"] = {"reference_table": reference_table,
-                                          "track_target_id_updates": track_target_id_updates}
+            # AE refuses null here (caveclient sends it when the argument is left out):
+            # not given means not tracked
+            metadata["table_metadata"] = {
+                "reference_table": reference_table,
+                "track_target_id_updates": bool(track_target_id_updates)}
         if flat_segmentation_source is not None:
             metadata["flat_segmentation_source"] = flat_segmentation_source
         body = {"schema_type": schema_name, "table_name": table_name, "metadata": metadata}
@@ -107,7 +111,8 @@ class AnnotationClient(ServiceClient):
                         aligned_volume_name: str | None = None) -> dict:
         given = {"description": description, "flat_segmentation_source": flat_segmentation_source,
                  "read_permission": read_permission, "write_permission": write_permission,
-                 "user_id": user_id, "notice_text": notice_text}
+                 "user_id": None if user_id is None else str(user_id),
+                 "notice_text": notice_text}
         metadata = {k: v for k, v in given.items() if v is not None}
         if "notice_text" in metadata and str(metadata["notice_text"]).lower() == "none":
             metadata["notice_text"] = ""
@@ -155,24 +160,42 @@ class AnnotationClient(ServiceClient):
         """Add rows (dicts in the schema's nested shape); returns their new ids, in order.
         Every row is checked against the schema first: nothing is sent if one is wrong."""
         rows = self._checked(table_name, data, aligned_volume_name, update=False)
-        return self._post_json(f"{self._table_url(table_name, aligned_volume_name)}"
-                               "/annotations", {"annotations": rows}, kind="table")
+        try:
+            return self._post_json(f"{self._table_url(table_name, aligned_volume_name)}"
+                                   "/annotations", {"annotations": rows}, kind="table")
+        except errors.CAVEHTTPError as exc:
+            _raise_refusal(exc, rows, whole=True)
+            raise
 
     def update_annotation(self, table_name: str, data, aligned_volume_name: str | None = None
                           ) -> dict:
         """Replace rows (each with its "id"): the old rows are superseded by new ones;
         returns {old id (text): new id}."""
         rows = self._checked(table_name, data, aligned_volume_name, update=True)
-        return http.json_of(self._request(
-            "PUT", f"{self._table_url(table_name, aligned_volume_name)}/annotations",
-            json={"annotations": rows}, kind="table", complete=complete.json_document))
+        try:
+            return http.json_of(self._request(
+                "PUT", f"{self._table_url(table_name, aligned_volume_name)}/annotations",
+                json={"annotations": rows}, kind="table", complete=complete.json_document))
+        except errors.CAVEHTTPError as exc:
+            _raise_refusal(exc, rows, whole=False)
+            raise
 
     def delete_annotation(self, table_name: str, annotation_ids,
                           aligned_volume_name: str | None = None) -> list[int]:
         ids = _ids(annotation_ids)
-        return http.json_of(self._request(
-            "DELETE", f"{self._table_url(table_name, aligned_volume_name)}/annotations",
-            json={"annotation_ids": ids}, kind="table", complete=complete.json_document))
+        try:
+            return http.json_of(self._request(
+                "DELETE", f"{self._table_url(table_name, aligned_volume_name)}/annotations",
+                json={"annotation_ids": ids}, kind="table", complete=complete.json_document))
+        except errors.UnknownTableError as exc:
+            if not str(exc.server_message).startswith("annotation_id"):
+                raise
+            # AE's answer when none of the ids is in the table (a JSON string, 404)
+            raise errors.NotFoundError(
+                f"none of the annotation ids {ids[:10]}{'…' if len(ids) > 10 else ''} is in "
+                f"{table_name}: nothing was deleted ({exc.server_message})",
+                status=exc.status, url=exc.url, server_message=exc.server_message,
+                response=exc.response) from exc
 
     @staticmethod
     def process_position_columns(df, position_columns=None) -> list[dict]:
@@ -240,52 +263,84 @@ class AnnotationClient(ServiceClient):
         mapping: dict[str, int] = {}
         for start in range(0, len(pending), batch_size):
             batch = pending[start:start + batch_size]
-            rows = [r for _, r in batch]
-            result = self._upload_batch(staged_annos, rows, aligned_volume_name, retries,
-                                        done=pending[:start], left=pending[start:])
+            result = self._upload_batch(staged_annos, batch, aligned_volume_name, retries)
             if staged_annos.is_update:
                 for (i, row) in batch:
                     staged_annos._mark_uploaded(i, result[str(row["id"])])
                 mapping.update({str(k): int(v) for k, v in result.items()})
             else:
-                if len(result) != len(rows):
+                if len(result) != len(batch):
                     raise errors.IncompleteResponseError(
-                        f"the server answered {len(result)} ids for {len(rows)} rows")
+                        f"the server answered {len(result)} ids for {len(batch)} rows")
                 for (i, _), new in zip(batch, result):
                     staged_annos._mark_uploaded(i, new)
                 new_ids.extend(int(v) for v in result)
         return mapping if staged_annos.is_update else new_ids
 
-    def _upload_batch(self, staged, rows, aligned_volume_name, retries, *, done, left):
+    def _upload_batch(self, staged, batch, aligned_volume_name, retries):
+        rows = [r for _, r in batch]
         send = self.update_annotation if staged.is_update else self.post_annotation
         for attempt in range(max(1, retries)):
             try:
                 return send(staged.table_name, rows, aligned_volume_name)
-            except (errors.ServerError, errors.ServerUnreachableError):
+            except (errors.ServerError, errors.ServerUnreachableError) as exc:
                 if attempt + 1 >= max(1, retries):
-                    raise AnnotationUploadError.of(done, left) from None
+                    self._settle(staged, batch, aligned_volume_name)
+                    raise AnnotationUploadError.of(staged, batch, exc) from exc
                 time.sleep(min(8, 2 ** attempt))
             except errors.CAVEError as exc:  # refused (400/403): retrying will not help
-                raise AnnotationUploadError.of(done, left, exc) from exc
+                self._settle(staged, batch, aligned_volume_name)
+                raise AnnotationUploadError.of(staged, batch, exc) from exc
         raise AssertionError("unreachable")
+
+    def _settle(self, staged, batch, aligned_volume_name) -> None:
+        """After a failed update batch, mark the rows that did land: AE applies an update
+        row by row, so a batch can stop half-way. An old row that has a superseding id now
+        was updated (to that id). Posts land whole or not at all: nothing to do."""
+        if not staged.is_update:
+            return
+        try:
+            found = self.get_annotation(staged.table_name, [r["id"] for _, r in batch],
+                                        aligned_volume_name)
+        except errors.CAVEError:
+            return  # cannot tell: the rows stay not uploaded, the error says so
+        superseded = {int(r["id"]): r.get("superceded_id") for r in found}
+        for i, row in batch:
+            new = superseded.get(int(row["id"]))
+            if new is not None:
+                staged._mark_uploaded(i, new)
 
 
 class AnnotationUploadError(errors.CAVEError):
-    """An upload stopped part-way: `uploaded` rows (stage indexes) landed, `not_uploaded`
-    did not; nothing of a failed batch was written."""
+    """An upload stopped part-way. `uploaded`: the stage's rows (indexes) that are uploaded
+    now, `not_uploaded`: those that are not; `row` / `field`: the stage row (and field) the
+    server refused, when it said which. Nothing of a failed post batch was written."""
 
     @classmethod
-    def of(cls, done, left, cause=None) -> AnnotationUploadError:
-        message = (f"{len(done)} staged rows were uploaded, {len(left)} were not (rows "
-                   f"{[i for i, _ in left][:10]}{'…' if len(left) > 10 else ''})")
-        if cause is not None:
-            message += f": {cause}"
-        error = cls(message)
-        error.uploaded = [i for i, _ in done]
-        error.not_uploaded = [i for i, _ in left]
-        error.action = "Fix what the server refused, then call upload_staged_annotations " \
-                       "again: it sends only the rows not uploaded yet."
+    def of(cls, staged, batch, cause) -> AnnotationUploadError:
+        done = staged._uploaded_indexes()
+        left = [i for i in range(len(staged)) if i not in set(done)]
+        refused = getattr(cause, "row", None)
+        row = batch[refused][0] if refused is not None and 0 <= refused < len(batch) else None
+        message = (f"{len(done)} staged rows are uploaded, {len(left)} are not (rows "
+                   f"{left[:10]}{'…' if len(left) > 10 else ''})")
+        if row is not None:
+            message += f"; the server refused staged row {row}"
+        error = cls(f"{message}: {cause}")
+        error.uploaded, error.not_uploaded = done, left
+        error.row, error.field = row, getattr(cause, "field", "")
+        error.cause = cause
+        error.action = ("Fix what the server refused, then call upload_staged_annotations "
+                        "again: it sends only the rows not uploaded yet.")
         return error
+
+
+def _raise_refusal(exc: errors.CAVEHTTPError, rows: list, *, whole: bool) -> None:
+    """Raise the AnnotationRefusedError naming the row and field, if the server's refusal
+    says which (the real AE sends these as 500s); return if it does not."""
+    refused = refusal(exc, rows, whole=whole)
+    if refused is not exc:
+        raise refused from exc
 
 
 def _ids(annotation_ids) -> list[int]:
@@ -296,5 +351,5 @@ def _ids(annotation_ids) -> list[int]:
     return [exact_id(v, "annotation_ids") for v in values]
 
 
-__all__ = ["AnnotationClient", "AnnotationUploadError", "AnnotationValidationError",
-           "StagedAnnotations"]
+__all__ = ["AnnotationClient", "AnnotationRefusedError", "AnnotationUploadError",
+           "AnnotationValidationError", "StagedAnnotations"]

@@ -22,6 +22,7 @@ class StagedAnnotations:
         self._schema = schema
         root, definition = root_definition(schema)
         self.name = name or root
+        self._root = root
         self._table_name = table_name
         self._update = update
         self._id_field = id_field or update
@@ -42,11 +43,17 @@ class StagedAnnotations:
     def _field_name(self, prop: str) -> str:
         return f"{prop}_position" if prop in self._points else prop
 
+    def __len__(self) -> int:
+        return len(self._rows)
+
     def __repr__(self) -> str:
-        done = sum(1 for r in self._rows if r[self.IS_UPLOADED_FIELD])
+        # as caveclient words it: every staged row, then how many of them are uploaded
+        done = len(self._uploaded_indexes())
         kind = "updated" if self._update else "new"
-        return (f"Staged annotations for table {self._table_name!r} "
-                f"({len(self._rows) - done} {kind} annotations, {done} uploaded)")
+        where = f"table {self._table_name!r}" if self._table_name else \
+            f"schema {self._root!r} with no table"
+        return (f"Staged annotations for {where} ({len(self._rows)} {kind} annotations, "
+                f"{done} uploaded)")
 
     # --- what it is ------------------------------------------------------------------------
 
@@ -65,6 +72,11 @@ class StagedAnnotations:
     @property
     def table_name(self) -> str | None:
         return self._table_name
+
+    @table_name.setter
+    def table_name(self, name: str | None) -> None:
+        """Name the table to upload to (rows staged from a schema name)."""
+        self._table_name = name
 
     # --- adding rows -----------------------------------------------------------------------
 
@@ -133,6 +145,9 @@ class StagedAnnotations:
     def _pending(self) -> list[tuple[int, dict]]:
         return [(i, self._as_posted(r)) for i, r in enumerate(self._rows)
                 if not r[self.IS_UPLOADED_FIELD]]
+
+    def _uploaded_indexes(self) -> list[int]:
+        return [i for i, r in enumerate(self._rows) if r[self.IS_UPLOADED_FIELD]]
 
     def _mark_uploaded(self, index: int, new_id: int) -> None:
         self._rows[index][self.IS_UPLOADED_FIELD] = True

@@ -8,10 +8,12 @@ a bad row is refused with the row and the field named, before a batch goes out.
 
 from __future__ import annotations
 
+import ast
 import math
 import numbers
+import re
 
-from ..errors import QueryValidationError
+from ..errors import CAVEHTTPError, InvalidRequestError, QueryValidationError
 
 _TYPES = {
     "string": lambda v: isinstance(v, str),
@@ -92,3 +94,67 @@ def _check(value, spec: dict, schema: dict, where: str, path: str, index) -> Non
     elif isinstance(value, (list, tuple)) and isinstance(spec.get("items"), dict):
         for i, item in enumerate(value):
             _check(item, spec["items"], schema, where, f"{path}[{i}]", index)
+
+
+# --- rows the server refused -------------------------------------------------------------------
+
+class AnnotationRefusedError(InvalidRequestError):
+    """The server refused a batch because of one row (a check only the server can make,
+    such as a reference row's target_id that is not in the referenced table, or a schema the
+    client does not know); `row` (its index in the batch) and `field` say where, when the
+    server's message tells."""
+
+    def __init__(self, message: str, *, row: int | None = None, field: str = "", **kwargs):
+        super().__init__(message, **kwargs)
+        self.row = row
+        self.field = field
+
+
+_ROW = re.compile(r"annotation (\d+): (.*)$", re.S)
+_UPDATED_ID = re.compile(r"Error update ID (\d+)")
+_PREFIX = re.compile(r"^\d{3} [A-Za-z ]+: ")
+
+
+def refusal(exc: CAVEHTTPError, rows: list, *, whole: bool) -> CAVEHTTPError:
+    """`exc` as an AnnotationRefusedError naming the row and field, when the server's message
+    says which (AE: "422 Unprocessable Entity: annotation 1: {'pt': [...]}", "Error update ID
+    7 -> ..."); otherwise `exc` itself. `whole`: the server applies the batch whole or not
+    at all (posts do; AE applies an update row by row)."""
+    text = exc.server_message or ""
+    row, detail = None, _PREFIX.sub("", text)
+    found = _ROW.search(text)
+    if found:
+        row, detail = int(found[1]), found[2]
+    updated = _UPDATED_ID.search(text)
+    if updated and row is None:
+        ids = [r.get("id") if isinstance(r, dict) else None for r in rows]
+        row = ids.index(int(updated[1])) if int(updated[1]) in ids else None
+    field = _first_field(detail)
+    if row is None and not field:
+        return exc
+    where = f"row {row}" if row is not None else "a row"
+    message = (f"the server refused {where} of the batch"
+               + (f" ({field})" if field else "") + f": {detail.strip()}."
+               + (" Nothing of the batch was written." if whole else ""))
+    return AnnotationRefusedError(message, row=row, field=field, status=exc.status,
+                                  url=exc.url, server_message=exc.server_message,
+                                  response=exc.response, data=exc.data)
+
+
+def _first_field(detail: str) -> str:
+    """The dotted path of the first field in marshmallow's message dict, or the field a
+    message starts with (target_id ...)."""
+    detail = detail.strip()
+    if detail.startswith("{"):
+        try:
+            messages = ast.literal_eval(detail)
+        except (ValueError, SyntaxError):
+            return ""
+        path = []
+        while isinstance(messages, dict) and messages:
+            key = next(iter(messages))
+            path.append(str(key))
+            messages = messages[key]
+        return ".".join(path)
+    word = detail.split(" ", 1)[0]
+    return word if word in ("target_id", "id") else ""

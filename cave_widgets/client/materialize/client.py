@@ -264,6 +264,15 @@ class MaterializationClient(QueryMethods, ServiceClient):
                 "reference_table"))
             return meta
 
+    def live_tables(self) -> list[str]:
+        """The tables a live query can read now: the newest version's, then the annotation
+        tables made since (the annotation service lists every table of the aligned
+        volume)."""
+        names = list(self.get_tables(version=self.most_recent_version()))
+        known = set(names)
+        return names + sorted(n for n in self.ctx.service("annotation").get_tables()
+                              if n not in known)
+
     def live_table_columns(self, table: str) -> cols.TableColumns:
         meta = self.live_table_metadata(table)
         return self._columns_of_schema(table, meta.get("schema") or meta.get("schema_type"))

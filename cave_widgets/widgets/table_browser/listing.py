@@ -20,16 +20,40 @@ def list_entries(mat, snap: Snapshot) -> tuple[list[dict], dict]:
         views = mat.get_views(version=version) or {}
     except errors.ServerIncompatibilityError:  # a server without views (API v2)
         views = {}
-    entries = [{"name": m["table_name"], "kind": "table",
-                "description": m.get("description") or "",
-                "schema": m.get("schema") or m.get("schema_type") or "",
-                "reference": m.get("reference_table") or "", "rows": None, "disabled": ""}
-               for m in sorted(metas, key=lambda m: m["table_name"])]
+    entries = [_table_entry(m) for m in sorted(metas, key=lambda m: m["table_name"])]
+    if snap.live:
+        entries += _made_since(mat, {e["name"] for e in entries})
     entries += [{"name": name, "kind": "view", "description": (v or {}).get("description") or "",
                  "schema": "view", "reference": "", "rows": None,
                  "disabled": "views need a materialization version" if snap.live else ""}
                 for name, v in sorted(views.items())]
     return entries, views
+
+
+def _table_entry(meta: dict) -> dict:
+    return {"name": meta["table_name"], "kind": "table",
+            "description": meta.get("description") or "",
+            "schema": meta.get("schema") or meta.get("schema_type") or "",
+            "reference": meta.get("reference_table") or "", "rows": None, "disabled": ""}
+
+
+def _made_since(mat, known: set[str]) -> list[dict]:
+    """Tables a live query reads that the newest version does not hold yet: annotation
+    tables created since (say, the one a person is writing to right now)."""
+    try:
+        names = [n for n in mat.live_tables() if n not in known]
+    except errors.CAVEError as exc:  # no annotation service to ask: the version's tables
+        log.debug("no annotation tables made since the version: %s", exc)
+        return []
+    out = []
+    for name in names:
+        try:
+            meta = mat.live_table_metadata(name)
+        except errors.CAVEError as exc:
+            log.debug("no metadata for %s: %s", name, exc)
+            continue
+        out.append(_table_entry({**meta, "table_name": name}))
+    return out
 
 
 def with_row_counts(mat, snap: Snapshot, entries: list[dict]) -> list[dict]:

@@ -94,8 +94,11 @@ def load_source(mat, name: str, snap: Snapshot, views: dict) -> Source:
         return Source(name, "view", mat.view_columns(name, version),
                       description=meta.get("description") or "",
                       notice=meta.get("notice_text") or "")
-    meta = mat.get_table_metadata(name, version=version)
-    columns = mat.table_columns(name, version)
+    if snap.live:  # a table made since the newest version (an annotation table) too
+        meta, columns = mat.live_table_metadata(name), mat.live_table_columns(name)
+    else:
+        meta, columns = mat.get_table_metadata(name, version=version), mat.table_columns(
+            name, version)
     if snap.live:
         # Live answers have no `valid` column (every row alive at the time is valid), so
         # it is not offered: a ticked column that never arrives would be a lie.
