@@ -1,6 +1,7 @@
 """Skeletons: the demo's largest neuron with get_skeleton, and 100 neurons in bulk
 (fetch_skeletons in one call, and get_bulk_skeletons ten at a time, its limit), for our client
-and, side by side in the same run against the same server, for the real caveclient 8.2.1.
+and, side by side in the same run against the same server, for the real caveclient 8.2.1 (in the
+pcg_skel check's throwaway env, which has the cloud-volume its get_skeleton needs).
 
     .venv/bin/python bench/skeleton_bench.py [--scale default] [--repeat 5]
 
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from chunkedgraph_bench import caveclient_python, start_server
+from chunkedgraph_bench import REPO, start_server
 
 N_BULK = 100
 
@@ -40,7 +41,7 @@ from {module} import CAVEclient
 client = CAVEclient(datastack, server_address=url, auth_token=os.environ["CAVE_DEMO_TOKEN"],
                     write_server_cache=False)
 sk = client.skeleton
-largest = int(np.load(os.path.join(folder, "largest.npy")))
+largest = int(np.load(os.path.join(folder, "largest.npy"))[0])
 bulk = [int(r) for r in np.load(os.path.join(folder, "bulk.npy"))]
 
 def in_tens():
@@ -73,6 +74,18 @@ with open(os.path.join(folder, tag + ".json"), "w") as f:
                         answers["get_bulk_skeletons (10 x 10)"].items()}}}}, f)
 print(json.dumps({{"times": times}}))
 '''
+
+
+def caveclient_python() -> Path:
+    """caveclient's get_skeleton decodes the root's layer with cloud-volume, so its env must
+    have it: the pcg_skel check's throwaway env does (tests/integration/
+    test_pcg_skel_compat.py builds it)."""
+    for repo in (REPO, Path("/work/main")):
+        python = repo / ".venv-pcgskel" / "bin" / "python"
+        if python.exists():
+            return python
+    raise SystemExit(".venv-pcgskel is missing: run tests/integration/test_pcg_skel_compat.py "
+                     "once to build it")
 
 
 def pick_inputs(url: str, datastack: str, token: str, folder: Path) -> dict:

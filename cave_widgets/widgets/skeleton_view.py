@@ -98,19 +98,30 @@ class SkeletonView(RequestWidget):
     def _fetch(self, root: int, number: int) -> None:
         try:
             skeleton = self._client.skeleton.get_skeleton(root, output_format="dict")
-            synapses = self._synapses_of(root) if self._with_synapses else None
+            synapses, note = self._synapses_of(root) if self._with_synapses else (None, "")
         except (errors.CAVEError, ValueError, NotImplementedError) as exc:
             if self._loads.current(number):
                 self._clear("error", keep_root=True)
                 self.error = friendly(exc)
             return
         if self._loads.current(number):  # a newer load started: this answer is dropped
-            self._install(root, skeleton, synapses)
+            self._install(root, skeleton, synapses, note)
 
     def _synapses_of(self, root: int):
+        """The root's synapses at the client's snapshot, and a note when there are none to
+        show because the root is not a segment there (edited before, or made after): its
+        synapses at that snapshot belong to other roots, and zero would be a wrong answer."""
         import pandas as pd
 
         mat = self._client.materialize
+        state = self._client.snapshot
+        when = state.timestamp or mat.get_timestamp(mat.most_recent_version())
+        if not self._client.chunkedgraph.is_latest_roots([root], timestamp=when)[0]:
+            where = f"version {state.version}" if state.version is not None else (
+                f"{when:%Y-%m-%d %H:%M} UTC" if state.timestamp else "the newest version")
+            return None, (f"{root} is not a segment at {where} (edited before, or made "
+                          "after): its synapses there are not shown. "
+                          "client.chunkedgraph.suggest_latest_roots gives its successor.")
         nm = [1, 1, 1]
         out = mat.synapse_query(pre_ids=root, desired_resolution=nm, split_positions=True)
         inc = mat.synapse_query(post_ids=root, desired_resolution=nm, split_positions=True)
@@ -120,9 +131,9 @@ class SkeletonView(RequestWidget):
             parts.append(pd.DataFrame({"id": frame["id"].to_numpy(), "direction": direction,
                                        "x_nm": xyz[:, 0], "y_nm": xyz[:, 1],
                                        "z_nm": xyz[:, 2]}))
-        return pd.concat(parts, ignore_index=True)
+        return pd.concat(parts, ignore_index=True), ""
 
-    def _install(self, root: int, skeleton: dict, synapses) -> None:
+    def _install(self, root: int, skeleton: dict, synapses, note: str = "") -> None:
         vertices = np.asarray(skeleton["vertices"], float).reshape(-1, 3)
         edges = np.asarray(skeleton["edges"], np.int64).reshape(-1, 2)
         lengths = np.linalg.norm(vertices[edges[:, 0]] - vertices[edges[:, 1]], axis=1)
@@ -130,7 +141,7 @@ class SkeletonView(RequestWidget):
         self.skeleton, self.synapses = skeleton, synapses
         summary = {"root_id": str(root), "vertices": int(len(vertices)),
                    "cable_um": round(float(lengths.sum()) / 1000, 1),
-                   "soma": int(skeleton.get("root", -1))}
+                   "soma": int(skeleton.get("root", -1)), "note": note}
         if synapses is not None:
             summary.update(outputs=int((synapses["direction"] == "output").sum()),
                            inputs=int((synapses["direction"] == "input").sum()))

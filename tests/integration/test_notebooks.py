@@ -29,7 +29,9 @@ def test_quickstart_runs_and_shows_a_query_result(monkeypatch):
     assert "wrote 3 rows to my_cell_types" in text and "L2/3 IT" in text  # the editor
     html = [out["data"]["text/html"] for cell in nb.cells if cell.cell_type == "code"
             for out in cell.outputs if "text/html" in out.get("data", {})]
-    assert html and "post_pt_root_id" in html[-1]  # the DataFrame of the last query
+    assert any("post_pt_root_id" in h for h in html)  # the DataFrame of the query
+    assert " vertices, " in text and "µm of cable" in text  # the skeleton view
+    assert html and "direction" in html[-1] and "x_nm" in html[-1]  # ... and its synapses
     assert all(o.get("output_type") != "error" for c in nb.cells for o in c.get("outputs", []))
 
 

@@ -110,3 +110,20 @@ def test_an_id_that_is_no_root_is_an_error_on_the_widget(client, neuron):
         assert not view.vertices
     finally:
         view.close()
+
+
+def test_a_root_edited_before_the_snapshot_shows_its_skeleton_but_no_synapses(client):
+    """At the newest version a root retired by an edit has no synapses of its own (they
+    belong to its successors): the view says so rather than plotting zero synapses."""
+    mat, cg = client.materialize, client.chunkedgraph
+    retired, _ = cg.get_delta_roots(mat.get_timestamp(2), mat.get_timestamp())
+    root = int(retired[0])
+    view = SkeletonView(client, root)
+    try:
+        view.wait()
+        assert view.status == "ready" and view.summary["vertices"] > 0
+        assert view.synapses is None and not view.outputs and not view.inputs
+        assert "not a segment at the newest version" in view.summary["note"]
+        assert "outputs" not in view.summary
+    finally:
+        view.close()

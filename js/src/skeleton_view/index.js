@@ -82,8 +82,9 @@ function render({ model, el }) {
       error: "",
       ready: "",
     };
-    status.textContent = texts[s] ?? "";
-    status.className = `cw-sk-status${s === "signed_out" ? " cw-text-warn" : ""}`;
+    const note = s === "ready" ? info.note || "" : "";
+    status.textContent = note || (texts[s] ?? "");
+    status.className = `cw-sk-status${s === "signed_out" || note ? " cw-text-warn" : ""}`;
     errorSlot.replaceChildren(s === "error" ? errorBox(model.get("error")) : "");
     summary.textContent = s === "ready" ? `${info.root_id}: ${info.vertices} vertices, ` +
       `${info.cable_um} µm of cable` + (info.outputs === undefined ? "" :
