@@ -107,7 +107,7 @@ class Workers:
             time.sleep(0.01)
 
     def shutdown(self) -> None:
-        self._workers.shutdown()
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 class RequestWidget(anywidget.AnyWidget):
