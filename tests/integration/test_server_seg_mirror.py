@@ -243,3 +243,56 @@ def test_segment_properties_are_the_cell_types_of_the_moment(client, base, chang
             assert values == sorted(values) and all(0 <= i < len(tags["tags"]) for i in values)
         shown_ids.append(set(ids))
     assert str(old_root) in shown_ids[0] and shown_ids[0] != shown_ids[1]
+
+
+@pytest.fixture(scope="module")
+def own_server():
+    """A demo server of this module's own: the edit below never reaches the session's."""
+    from cave_widgets.server import serve_demo
+
+    server = serve_demo(scale="small")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_an_edit_relabels_the_latest_roots_and_leaves_past_moments(own_server):
+    """Two cells merged: the latest labels at both somas become the new root (chunks cached
+    before the edit included), a moment before the edit still shows the two old roots, and
+    the new root's mesh holds both cells."""
+    client = make_client(own_server)
+    base = f"{own_server.url}/demo/seg"
+    info = requests.get(f"{base}/info", timeout=30).json()
+    nuclei = client.materialize.query_table("nuclei", split_positions=True)
+    nuclei = nuclei[nuclei["pt_root_id"] != 0]
+    soma_of = {int(r): np.array([row[f"pt_position_{a}"] for a in "xyz"], float) * RES
+               for r, (_, row) in zip(nuclei["pt_root_id"], nuclei.iterrows())}
+    syn = client.materialize.query_table("synapses", split_positions=False)
+    svs = syn["pre_pt_supervoxel_id"].to_numpy()
+    roots = client.chunkedgraph.get_roots(svs)
+    pos = np.stack(syn["pre_pt_position"].to_numpy()).astype(float)
+    chunk = np.asarray(client.chunkedgraph.segmentation_info["graph"]["chunk_size"])
+    vox = pos * RES / np.asarray(client.chunkedgraph.base_resolution, float) // chunk
+    pair = next((i, j) for i in range(len(svs)) if int(roots[i]) in soma_of
+                for j in np.flatnonzero((np.abs(vox - vox[i]).max(axis=1) <= 2)
+                                        & (roots != roots[i])).tolist()
+                if int(roots[j]) in soma_of)
+    a, b = (int(roots[k]) for k in pair)
+    for root in (a, b):  # cached now, at the latest roots before the edit
+        assert label_at(base, info, soma_of[root]) == root
+    before = datetime.now(timezone.utc).timestamp()  # a moment before the merge
+    i, j = pair
+    merged = client.chunkedgraph.do_merge([svs[i], svs[j]], [pos[i], pos[j]],
+                                          resolution=RES)["new_root_ids"]
+    assert len(merged) == 1 and merged[0] not in (a, b)
+    for root in (a, b):
+        assert label_at(base, info, soma_of[root]) == merged[0]
+        assert label_at(f"{base}/at/{before}", info, soma_of[root]) == root
+    fragment = requests.get(f"{base}/mesh/{merged[0]}:0:all", timeout=60)
+    vertices, _ = parse_legacy_mesh(fragment.content)
+    lo, hi = vertices.min(axis=0), vertices.max(axis=0)
+    for root in (a, b):
+        assert ((soma_of[root] > lo) & (soma_of[root] < hi)).all()
+        old = requests.get(f"{base}/mesh/{root}:0:all", timeout=60)  # a retired root's mesh
+        assert old.status_code == 200 and len(old.content) < len(fragment.content)
