@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from urllib.parse import quote
 
 # What neuroglancer's own to_url leaves unescaped in the fragment.
@@ -123,21 +124,65 @@ def viewer_state(layers: Sequence[dict], resolution_nm: Sequence[float],
     return state
 
 
+MIRROR_FIELD = "segmentation_mirror_source"
+
+
+def viewer_segmentation_source(datastack_info: dict,
+                               timestamp: datetime | float | None = None) -> str:
+    """The segmentation source viewer links to this datastack use. One rule:
+
+    - a datastack whose info record names a precomputed mirror of its segmentation
+      (`segmentation_mirror_source`, which cave_widgets' embedded server advertises) gets
+      the mirror, labelled with the root ids of `timestamp` (a datetime, or unix seconds;
+      None: the latest roots whenever the viewer reads). Any neuroglancer opens it, offline
+      too, and root ids of rows from that moment select their segments;
+    - any other datastack (a real deployment) keeps its `segmentation_source` (graphene),
+      with `middleauth+` before an https address as nglui writes it: the chunkedgraph
+      wants a signed-in viewer.
+    """
+    mirror = datastack_info.get(MIRROR_FIELD)
+    if mirror:
+        if timestamp is None:
+            return mirror
+        seconds = timestamp.timestamp() if isinstance(timestamp, datetime) else float(timestamp)
+        return f"{mirror}/at/{seconds:.6f}"
+    source = datastack_info.get("segmentation_source")
+    if not source:
+        raise ValueError("the datastack names no segmentation_source")
+    scheme, sep, rest = source.partition("://")
+    if scheme == "graphene" and rest.startswith("https://"):
+        return f"{scheme}{sep}middleauth+{rest}"
+    return source
+
+
 def datastack_state(datastack_info: dict, points=None, *, point_layer: str = "points",
                     segmentation_source: str | Sequence[str] | None = None,
                     segment_ids: Iterable = (), position: Sequence[float] | None = None,
+                    timestamp: datetime | float | None = None,
+                    point_descriptions: Sequence[str] | None = None,
+                    point_segments: Sequence[Iterable] | None = None,
                     **view) -> dict:
     """A state for a datastack's info record (`client.info.get_datastack_info()`): its
     image, optionally `points` (voxels of its viewer resolution) as an annotation layer,
-    and optionally a segmentation layer from `segmentation_source` showing `segment_ids`.
+    and a segmentation layer showing `segment_ids` when there are any or a
+    `segmentation_source` is given (by default viewer_segmentation_source at `timestamp`).
+    Points may carry descriptions and the segments they belong to (linked to that layer).
     Centred on the points unless `position` is given. `view` goes to viewer_state."""
     resolution = [datastack_info[f"viewer_resolution_{axis}"] for axis in "xyz"]
     layers = [image_layer(datastack_info["aligned_volume"]["image_source"])]
-    if segmentation_source is not None:
+    segment_ids = segment_id_strings(segment_ids)
+    linked = None
+    if segmentation_source is not None or segment_ids:
+        if segmentation_source is None:
+            segmentation_source = viewer_segmentation_source(datastack_info, timestamp)
         layers.append(segmentation_layer(segmentation_source, segment_ids))
+        linked = layers[-1]["name"]
     if points is not None:
         rows = [[float(v) for v in p] for p in points]
-        layers.append(annotation_layer(rows, resolution, name=point_layer))
+        layers.append(annotation_layer(rows, resolution, name=point_layer,
+                                       descriptions=point_descriptions,
+                                       point_segments=point_segments,
+                                       linked_segmentation=linked if point_segments else None))
         if position is None and rows:
             position = [sum(p[a] for p in rows) / len(rows) for a in range(3)]
     return viewer_state(layers, resolution, position, **view)

@@ -29,6 +29,7 @@ from . import (
     routes_l2cache,
     routes_materialize,
     routes_schema,
+    routes_seg_mirror,
     routes_skeleton,
     routes_state,
     routes_viewer,
@@ -40,7 +41,8 @@ log = logging.getLogger(__name__)
 
 SERVICES = (routes_info, routes_schema, routes_auth, routes_materialize, routes_chunkedgraph,
             routes_chunkedgraph_history, routes_chunkedgraph_edits, routes_l2cache,
-            routes_skeleton, routes_annotation, routes_state, routes_image, routes_viewer)
+            routes_skeleton, routes_annotation, routes_state, routes_image, routes_seg_mirror,
+            routes_viewer)
 
 
 def endpoint(ctx: ServiceContext, handler: Handler):

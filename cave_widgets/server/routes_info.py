@@ -5,6 +5,7 @@ from __future__ import annotations
 from .context import Call, check_datastack, route_options
 from .demo import catalog
 from .errors import NotFound
+from .routes_seg_mirror import mirror_source
 from .routes_viewer import viewer_site
 
 INFO_VERSION = "4.3.3"
@@ -27,6 +28,9 @@ def datastack_record(base_url: str) -> dict:
         "aligned_volume": aligned_volume_record(base_url),
         "local_server": base_url,
         "segmentation_source": f"graphene://{base_url}/segmentation/table/{catalog.PCG_TABLE}",
+        # The same segmentation as a precomputed source any neuroglancer opens (offline too);
+        # not a field of real deployments: clients that know it use it for viewer links.
+        "segmentation_mirror_source": mirror_source(base_url),
         "synapse_table": "synapses",
         "soma_table": "nuclei",
         "skeleton_source": None,

@@ -32,6 +32,10 @@ OPEN = {
     "/skeletoncache/api/version", "/skeletoncache/api/versions", "/skeletoncache/health",
     "/annotation/api/versions",
     "/nglstate/api/v1/version", "/demo/em/info", "/demo/em/{scale}/{chunk}",
+    # the precomputed mirror of the segmentation (routes_seg_mirror.py), latest and at a time
+    *(prefix + tail for prefix in ("/demo/seg", "/demo/seg/at/{when}")
+      for tail in ("/info", "/mesh/{name}", "/skeletons/{name}", "/props/info",
+                   "/{scale}/{chunk}")),
     "/neuroglancer/v/{token}/", "/neuroglancer/v/{token}/{name}", "/neuroglancer/events/{token}",
     "/neuroglancer/state/{token}", *REDIRECTS,
 }
@@ -213,6 +217,15 @@ def make_request(demo_server, ids, path: str, method: str, edits=None) -> tuple[
         end = np.minimum(start + level.chunk_size, start + level.size)
         values.update(scale=level.key,
                       chunk="_".join(f"{a}-{b}" for a, b in zip(start, end)))
+    elif path.startswith("/demo/seg/"):
+        from cave_widgets.server.precomputed.volume import LEVELS
+
+        level = LEVELS[-1]
+        start = np.array(level.voxel_offset)
+        end = np.minimum(start + level.chunk_size, start + level.size)
+        values.update(when=str(datetime.now(timezone.utc).timestamp() - 60), scale=level.key,
+                      chunk="_".join(f"{a}-{b}" for a, b in zip(start, end)),
+                      name=f"{root}:0" if "/mesh/" in path else str(root))
     if "{token_id}" in path:
         h = {"Authorization": f"Bearer {demo_server.token}"}
         requests.post(f"{demo_server.url}/auth/api/v1/user/token", json={"description": "sweep"},

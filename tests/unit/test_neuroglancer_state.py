@@ -89,3 +89,53 @@ def test_a_link_holds_the_state_after_the_viewer_url_annotations_first():
     assert " " not in fragment and '"' not in fragment
     assert json.loads(unquote(fragment)) == dict(state, layers=[points, image, seg])
     assert [layer["name"] for layer in state["layers"]] == ["img", "seg", "pts"]  # untouched
+
+
+# --- which segmentation source a link uses ----------------------------------------------------
+
+MIRRORED = dict(RECORD, segmentation_source="graphene://http://127.0.0.1:1/segmentation/table/t",
+                segmentation_mirror_source="precomputed://http://127.0.0.1:1/demo/seg")
+
+
+def test_a_datastack_with_a_mirror_gets_the_mirror_at_the_moment_of_the_rows():
+    from datetime import datetime, timezone
+
+    assert ns.viewer_segmentation_source(MIRRORED) == "precomputed://http://127.0.0.1:1/demo/seg"
+    when = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=timezone.utc)
+    source = ns.viewer_segmentation_source(MIRRORED, when)
+    assert source == f"precomputed://http://127.0.0.1:1/demo/seg/at/{when.timestamp():.6f}"
+    assert float(source.rsplit("/", 1)[1]) == pytest.approx(when.timestamp(), abs=1e-6)
+    assert ns.viewer_segmentation_source(MIRRORED, 1714566615.5).endswith("/at/1714566615.500000")
+
+
+def test_a_datastack_without_a_mirror_keeps_its_segmentation_source():
+    graphene_http = dict(RECORD, segmentation_source="graphene://http://h/segmentation/table/t")
+    assert ns.viewer_segmentation_source(graphene_http, 5.0) == graphene_http[
+        "segmentation_source"]
+    real = dict(RECORD, segmentation_source="graphene://https://minnie.microns-daf.com/"
+                "segmentation/table/minnie65_public")
+    assert ns.viewer_segmentation_source(real) == (
+        "graphene://middleauth+https://minnie.microns-daf.com/segmentation/table/"
+        "minnie65_public")
+    signed = dict(RECORD, segmentation_source="graphene://middleauth+https://h/segmentation/t")
+    assert ns.viewer_segmentation_source(signed) == signed["segmentation_source"]
+    flat = dict(RECORD, segmentation_source="precomputed://gs://bucket/seg")
+    assert ns.viewer_segmentation_source(flat) == "precomputed://gs://bucket/seg"
+    with pytest.raises(ValueError, match="segmentation_source"):
+        ns.viewer_segmentation_source(RECORD)
+
+
+def test_segment_ids_bring_a_segmentation_layer_linked_to_the_points():
+    state = ns.datastack_state(MIRRORED, [[1, 2, 3], [4, 5, 6]], point_layer="cells",
+                               segment_ids=[864691135000000001, 864691135000000002],
+                               timestamp=100.0, point_descriptions=["a", "b"],
+                               point_segments=[[864691135000000001], [864691135000000002]])
+    img, seg, cells = state["layers"]
+    assert seg["source"] == "precomputed://http://127.0.0.1:1/demo/seg/at/100.000000"
+    assert seg["segments"] == ["864691135000000001", "864691135000000002"]
+    assert cells["linkedSegmentationLayer"] == {"segments": "seg"}
+    assert [a["segments"] for a in cells["annotations"]] == [[["864691135000000001"]],
+                                                             [["864691135000000002"]]]
+    assert [a["description"] for a in cells["annotations"]] == ["a", "b"]
+    without = ns.datastack_state(MIRRORED, [[1, 2, 3]])
+    assert [layer["name"] for layer in without["layers"]] == ["img", "points"]

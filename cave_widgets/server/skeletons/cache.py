@@ -51,6 +51,14 @@ class SkeletonCache:
                 self._held[root] = sk
         return sk
 
+    def compute(self, root: int, anchor_epoch: float = 0.0) -> Skeleton:
+        """The skeleton, made now and not kept: for readers other than the skeleton service
+        (the precomputed mirror), whose requests must not change what the service's cache
+        listing and skeletons_exist report."""
+        with self._lock:
+            found = self._held.get(int(root))
+        return found if found is not None else self._make(int(root), anchor_epoch)
+
     def _make(self, root: int, anchor_epoch: float) -> Skeleton:
         g = self.seg.graph
         l2 = g.leaves(root, 2)

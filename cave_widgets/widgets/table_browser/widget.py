@@ -5,6 +5,7 @@ server, and take the result (or the selected rows, or the code) back into the no
     browser                                 # pick a table, filter, page, select
     browser.df                              # the whole current query, fetched in chunks
     browser.selected_df                     # the rows selected in the grid
+    browser.neuroglancer_url()              # a link showing them in neuroglancer
     print(browser.code)                     # the same query as a client call
 
 Only one page of rows ever reaches the browser, as an Arrow IPC buffer with ids as text.
@@ -32,6 +33,8 @@ from .code import query_code
 from .filters import check_columns, check_specs
 from .following import ClientFollowing
 from .marks import RowMarks
+from .neuroglancer import MAX_ROWS as NEUROGLANCER_MAX_ROWS
+from .neuroglancer import NeuroglancerLinks, StoredStates
 from .paging import MAX_PAGE_SIZE, PAGE_SIZES, PageCache, PageCursor, fetch_page
 
 
@@ -48,7 +51,7 @@ MAX_SELECTION = 100_000
 _INT_TEXT = re.compile(r"^-?\d+$")
 
 
-class TableBrowser(ClientFollowing, RowMarks, RequestWidget):
+class TableBrowser(ClientFollowing, RowMarks, NeuroglancerLinks, RequestWidget):
     """Browse materialization tables and views of `client`'s datastack. `table` opens one
     (by name, or TableBrowser.SYNAPSE_TABLE for the datastack's synapse table) as soon as
     the view can load."""
@@ -89,6 +92,8 @@ class TableBrowser(ClientFollowing, RowMarks, RequestWidget):
     # The header sort: {column, descending, scope: "all" | "page", note}; {} when unsorted.
     sort = traitlets.Dict().tag(sync=True)
     generation = traitlets.Int(0).tag(sync=True)  # bumped whenever the query changes
+    # rows an "Open in neuroglancer" link may hold (neuroglancer.py)
+    neuroglancer_max_rows = traitlets.Int(NEUROGLANCER_MAX_ROWS).tag(sync=True)
     code = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, client, table: str | None = None, page_size: int = 100, **kwargs):
@@ -112,10 +117,12 @@ class TableBrowser(ClientFollowing, RowMarks, RequestWidget):
         self._server_sorts: bool | None = None  # can the server sort? (asked once)
         self._sort_note = ""  # what the header says of the sort's reach
         self._sizing = False
+        self._stored_states = StoredStates()
         for kind, fn in (("open", self._on_open), ("query", self._on_query),
                          ("sort", self._on_sort), ("update_roots", self._on_update_roots),
                          ("count", self._on_count), ("page", self._on_page),
-                         ("fetch", self._on_fetch), ("refresh", self._on_refresh)):
+                         ("fetch", self._on_fetch), ("refresh", self._on_refresh),
+                         ("neuroglancer", self._on_neuroglancer)):
             self.handle(kind, fn)
         client.observe(self._client_changed, names=["version", "timestamp", "datastack_name"])
         client.observe(self._auth_changed, names=["auth_state"])

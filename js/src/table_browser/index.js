@@ -62,6 +62,11 @@ function render({ model, el }) {
     model.set("selection", []);
     model.save_changes();
   }, "cw-clear-selection");
+  // "Open in neuroglancer": the kernel stores the state and answers with the link; this
+  // page opens it (a tab opened at the click, while it counts as one for popup blockers).
+  const nglSelected = button("Open selected in neuroglancer", "the selected rows: their points and their segments (browser.neuroglancer_url())", () => openNeuroglancer("selected"), "cw-ngl-selected");
+  const nglQuery = button("Open all matching rows in neuroglancer", "", () => openNeuroglancer("query"), "cw-ngl-query");
+  const nglStatus = h("span", { className: "cw-ngl-status", role: "status" });
   const fetchButton = button("Fetch all rows → browser.df", "fetch every matching row into the kernel, in chunks", startFetch, "cw-fetch");
   const fetchCancel = button("Cancel", "stop the fetch", () => model.send({ type: "cancel", target: "fetch" }), "cw-fetch-cancel");
   const fetchBar = h("progress", { className: "cw-progress", max: "1", value: "0" });
@@ -85,6 +90,7 @@ function render({ model, el }) {
     h("div", { className: "cw-tb-footer" },
       h("div", { className: "cw-tb-selection" }, selectionEl, clearSelection),
       h("div", { className: "cw-tb-fetch" }, fetchButton, fetchBar, fetchText, fetchCancel),
+      h("div", { className: "cw-tb-neuroglancer" }, nglSelected, nglQuery, nglStatus),
       h("details", { className: "cw-tb-code" }, h("summary", {}, "Python code for this query (browser.code)"), codeEl, copyButton)));
   const root = h("div", { className: "cw-table-browser" },
     h("div", { className: "cw-tb-header" }, h("strong", {}, "Table browser"), atEl, busyEl),
@@ -146,6 +152,41 @@ function render({ model, el }) {
 
   function startFetch() {
     requester.request("fetch", {}, { replaceStale: false }).promise.catch(quiet);
+  }
+
+  function openNeuroglancer(scope) {
+    const tab = window.open("", "_blank");
+    if (tab) {
+      try {
+        tab.opener = null; // the viewer gets no handle on this notebook page
+        tab.document.title = "Opening neuroglancer…";
+        tab.document.body.textContent = "Making the neuroglancer link…";
+      } catch { /* a browser that gave us a cross-origin tab: navigate it all the same */ }
+    }
+    nglStatus.classList.remove("cw-text-error");
+    nglStatus.textContent = "Making the neuroglancer link…";
+    requester.request("neuroglancer", { scope }, { replaceStale: false }).promise.then(({ result }) => {
+      if (tab && !tab.closed) tab.location.href = result.url;
+      else window.open(result.url, "_blank", "noopener");
+      const link = h("a", { className: "cw-ngl-link", href: result.url, target: "_blank", rel: "noopener" }, "open it again");
+      nglStatus.replaceChildren("Opened in neuroglancer (", link, ")");
+    }).catch((err) => {
+      if (tab && !tab.closed) tab.close();
+      if (err.stale) return;
+      nglStatus.classList.add("cw-text-error");
+      nglStatus.textContent = err.info?.message || err.message;
+    });
+  }
+
+  function renderNeuroglancer() {
+    const cap = model.get("neuroglancer_max_rows");
+    const total = model.get("total");
+    nglSelected.disabled = !model.get("selection").length;
+    const over = total != null && (total > cap || !model.get("total_exact"));
+    nglQuery.disabled = total === 0;
+    nglQuery.title = over
+      ? `${fmt(total)} rows match: a link holds at most ${fmt(cap)}. Narrow the filters, or select rows.`
+      : `every matching row (at most ${fmt(cap)}): their points and their segments`;
   }
 
   function retry() {
@@ -292,8 +333,8 @@ function render({ model, el }) {
   on("change:filters", () => filters.setFilters(model.get("filters")));
   on("change:filter_errors change:filter_error_fields",
     () => filters.setErrors(model.get("filter_errors"), model.get("filter_error_fields")));
-  on("change:total change:total_exact change:page_size", renderCount);
-  on("change:selection", () => { grid.setSelection(model.get("selection")); renderSelection(); });
+  on("change:total change:total_exact change:page_size", () => { renderCount(); renderNeuroglancer(); });
+  on("change:selection", () => { grid.setSelection(model.get("selection")); renderSelection(); renderNeuroglancer(); });
   on("change:selected_in_query", renderSelection);
   on("change:sort", renderSort);
   on("change:stale_filter", renderStaleFilter);
@@ -307,6 +348,7 @@ function render({ model, el }) {
     page = 0;
     pageMeta = null;
     grid.setData({ columns: [], rows: [], key: null });
+    nglStatus.textContent = "";
     renderPager();
     loadCount();
     loadPage(0);
@@ -316,6 +358,7 @@ function render({ model, el }) {
   renderTable();
   renderCount();
   renderSelection();
+  renderNeuroglancer();
   renderSort();
   renderStaleFilter();
   renderProgress();
