@@ -77,6 +77,11 @@ class BearerAuth(requests.auth.AuthBase):
             r.headers["Authorization"] = f"Bearer {self._token}"
         return r
 
+    def token_for(self, url: str) -> str | None:
+        """The token, for a library that sends it itself (CloudVolume), only when `url`
+        is one of this client's CAVE servers."""
+        return self._token if netloc(url) in self.hosts else None
+
     def __repr__(self) -> str:
         return f"BearerAuth(hosts={sorted(self.hosts)})"
 
