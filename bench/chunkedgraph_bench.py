@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 LINE = re.compile(r"CAVE demo server at (\S+) datastack=(\S+) token=(\S+)")
 N_SUPERVOXELS = 1_000_000
 N_LEVEL2 = 100_000
+OPS = ("get_roots", "get_l2data", "level2_chunk_graph")
 
 
 def caveclient_python() -> Path:
@@ -54,8 +55,9 @@ import json, os, sys, time, tracemalloc, warnings, logging
 import numpy as np
 logging.disable(logging.WARNING)
 warnings.simplefilter("ignore")
-url, datastack, folder, repeat, tag = sys.argv[1:6]
+url, datastack, folder, repeat, tag, ops = sys.argv[1:7]
 repeat = int(repeat)
+ops = ops.split(",")
 from {module} import CAVEclient
 client = CAVEclient(datastack, server_address=url, auth_token=os.environ["CAVE_DEMO_TOKEN"],
                     write_server_cache=False)
@@ -68,6 +70,7 @@ calls = {{
     "get_l2data": lambda: client.l2cache.get_l2data(l2s),
     "level2_chunk_graph": lambda: client.chunkedgraph.level2_chunk_graph(root),
 }}
+calls = {{name: call for name, call in calls.items() if name in ops}}
 times, peaks, answers = {{}}, {{}}, {{}}
 for name, call in calls.items():
     answers[name] = call()  # warm-up (connections, server caches, metadata)
@@ -81,11 +84,14 @@ for name, call in calls.items():
     call()
     peaks[name] = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-np.save(os.path.join(folder, tag + "-roots.npy"), np.asarray(answers["get_roots"], np.uint64))
-with open(os.path.join(folder, tag + "-l2data.json"), "w") as f:
-    json.dump(answers["get_l2data"], f)
-with open(os.path.join(folder, tag + "-graph.json"), "w") as f:
-    json.dump(np.asarray(answers["level2_chunk_graph"], np.uint64).tolist(), f)
+if "get_roots" in answers:
+    np.save(os.path.join(folder, tag + "-roots.npy"), np.asarray(answers["get_roots"], np.uint64))
+if "get_l2data" in answers:
+    with open(os.path.join(folder, tag + "-l2data.json"), "w") as f:
+        json.dump(answers["get_l2data"], f)
+if "level2_chunk_graph" in answers:
+    with open(os.path.join(folder, tag + "-graph.json"), "w") as f:
+        json.dump(np.asarray(answers["level2_chunk_graph"], np.uint64).tolist(), f)
 print(json.dumps({{"times": times, "peaks": peaks}}))
 '''
 
@@ -138,7 +144,7 @@ def pick_inputs(url: str, datastack: str, token: str, folder: Path) -> dict:
 
 
 def run_timer(python: Path, module: str, url: str, datastack: str, token: str,
-              folder: Path, repeat: int, tag: str) -> dict:
+              folder: Path, repeat: int, tag: str, ops: list[str]) -> dict:
     home = folder / f"home-{tag}"
     home.mkdir()
     env = {k: v for k, v in os.environ.items()
@@ -150,7 +156,7 @@ def run_timer(python: Path, module: str, url: str, datastack: str, token: str,
         env["PYTHONPATH"] = str(REPO)
     proc = subprocess.run(
         [str(python), "-c", TIMER.format(module=module), url, datastack, str(folder),
-         str(repeat), tag],
+         str(repeat), tag, ",".join(ops)],
         capture_output=True, text=True, env=env, timeout=3600, cwd=home,
     )
     if proc.returncode != 0:
@@ -158,25 +164,31 @@ def run_timer(python: Path, module: str, url: str, datastack: str, token: str,
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def same_answers(folder: Path) -> dict[str, bool]:
+def same_answers(folder: Path, ops: list[str]) -> dict[str, bool]:
     def load(name):
         with open(folder / name) as f:
             return json.load(f)
-    return {
-        "get_roots": bool(np.array_equal(np.load(folder / "ours-roots.npy"),
-                                         np.load(folder / "theirs-roots.npy"))),
+    checks = {
+        "get_roots": lambda: bool(np.array_equal(np.load(folder / "ours-roots.npy"),
+                                                 np.load(folder / "theirs-roots.npy"))),
         # Same keys, same values, same key order.
-        "get_l2data": list(load("ours-l2data.json").items())
+        "get_l2data": lambda: list(load("ours-l2data.json").items())
         == list(load("theirs-l2data.json").items()),
-        "level2_chunk_graph": load("ours-graph.json") == load("theirs-graph.json"),
+        "level2_chunk_graph": lambda: load("ours-graph.json") == load("theirs-graph.json"),
     }
+    return {op: checks[op]() for op in ops}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", default="default", choices=["small", "default", "large"])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--ops", default=",".join(OPS),
+                        help=f"comma-separated operations to time (default: {','.join(OPS)})")
     args = parser.parse_args()
+    ops = [op for op in OPS if op in args.ops.split(",")]
+    if not ops:
+        parser.error(f"--ops: choose among {', '.join(OPS)}")
     os.environ["BENCH_SCALE"] = args.scale
     theirs_python = caveclient_python()
 
@@ -198,9 +210,9 @@ def main() -> None:
                 ("theirs", "caveclient 8.2.1", theirs_python, "caveclient"),
             ):
                 results[tag] = run_timer(python, module, url, datastack, token, folder,
-                                         args.repeat, tag)
+                                         args.repeat, tag, ops)
                 print(f"timed {name}", flush=True)
-            same = same_answers(folder)
+            same = same_answers(folder, ops)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -211,7 +223,7 @@ def main() -> None:
               f"{'ours peak':>12}{'cc peak':>12}  same answer")
     print(header)
     print("-" * len(header))
-    for op in ("get_roots", "get_l2data", "level2_chunk_graph"):
+    for op in ops:
         ours = statistics.median(results["ours"]["times"][op])
         theirs = statistics.median(results["theirs"]["times"][op])
         print(f"{op:<20}{ours:>10.3f}{theirs:>16.3f}{ours / theirs:>8.2f}"
@@ -219,7 +231,8 @@ def main() -> None:
               f"{results['theirs']['peaks'][op] / 2**20:>9.1f} MB  {same[op]}")
     print()
     for tag, name in (("ours", "cave_widgets"), ("theirs", "caveclient 8.2.1")):
-        runs = "; ".join(f"{op} " + " ".join(f"{t:.3f}" for t in ts)
+        runs = "; ".join(f"{op} " + (" ".join(f"{t:.3f}" for t in ts) if len(ts) <= 10 else
+                                     f"min {min(ts):.4f} max {max(ts):.4f}")
                          for op, ts in results[tag]["times"].items())
         print(f"  {name}: {runs}")
     if not all(same.values()):
