@@ -145,6 +145,7 @@ def leaves_many(call: Call):
     return pcg_json({str(n): found[cut[i]:cut[i + 1]] for i, n in enumerate(ids.tolist())})
 
 
+@route_options(inline=True)  # in memory, and each root's graph is kept once computed
 def lvl2_graph(call: Call):
     seg = cg(call)
     g = seg.graph
