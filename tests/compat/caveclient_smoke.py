@@ -1081,10 +1081,20 @@ def _(s):
     born = cg.get_root_timestamps([new])[0]
     ensure(all(t <= born for t in cg.get_root_timestamps(originals)),
            "an original root is younger than the root")
+    # caveclient compares the nodes at layer n_layers - 4; a root whose hierarchy skips that
+    # layer (PCG's skip connections: a node alone in its chunk waits for a higher layer) has
+    # none there and caveclient fails with IndexError, on a real server too. Take a changed
+    # root that has nodes there; if none has, ask at layer 2, which every root has.
+    n_layers = need(s, "n_layers")
+    default_layer = max(1, n_layers - 4)
+    olds = [o for o, _ in need(s, "changed_pairs")]
+    usable = [o for o in olds if len(cg.get_leaves(o, stop_layer=default_layer))]
+    old, stop = (usable[0], None) if usable else (old, 2)
     latest = [int(x) for x in cg.get_latest_roots(old)]
-    suggested = int(cg.suggest_latest_roots(old))
+    suggested = int(cg.suggest_latest_roots(old, stop_layer=stop))
     ensure(suggested in latest, f"suggested {suggested} not among latest {latest}")
-    ids, fractions = cg.suggest_latest_roots(old, return_all=True, return_fraction_overlap=True)
+    ids, fractions = cg.suggest_latest_roots(old, stop_layer=stop, return_all=True,
+                                             return_fraction_overlap=True)
     # caveclient takes get_roots of the old root's nodes at layer n_layers - 4. As in PCG, an
     # edit replaces the nodes on its way to the root and the replaced ones keep their parent
     # pointers, so they still reach the root they last belonged to: the old root itself or a
