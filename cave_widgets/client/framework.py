@@ -208,6 +208,14 @@ class CAVEclient(traitlets.HasTraits):
         self._require_datastack("local_server")
         return self.info.local_server().rstrip("/")
 
+    def get_roots(self, supervoxel_ids, timestamp=None, stop_layer=None):
+        """client.chunkedgraph.get_roots. Libraries that accept "a CAVEclient or a
+        chunkedgraph client" tell the two apart by caveclient's own class (pcg_skel's
+        annotation_to_level2_id does), so this client is taken for a chunkedgraph client there
+        and must answer as one."""
+        return self.chunkedgraph.get_roots(supervoxel_ids, timestamp=timestamp,
+                                           stop_layer=stop_layer)
+
     # --- configuration shared by the services ---------------------------------------------
 
     def _setup_auth(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from urllib.parse import quote, urlsplit
 
@@ -77,6 +78,11 @@ class BearerAuth(requests.auth.AuthBase):
             r.headers["Authorization"] = f"Bearer {self._token}"
         return r
 
+    def token_for(self, url: str) -> str | None:
+        """The token, for a library that sends it itself (CloudVolume), only when `url`
+        is one of this client's CAVE servers."""
+        return self._token if netloc(url) in self.hosts else None
+
     def __repr__(self) -> str:
         return f"BearerAuth(hosts={sorted(self.hosts)})"
 
@@ -108,7 +114,24 @@ def make_session(token: str | None, hosts: set[str], *, max_retries=None, pool_m
     session.cave_backoff = (d["backoff_factor"], d["backoff_max"])
     if token:
         session.auth = BearerAuth(token, hosts)
+    _settle_environment(session)
     return session
+
+
+def _settle_environment(session: requests.Session, environ=None) -> None:
+    """requests looks for proxies, a CA bundle and a netrc file in the environment on every
+    request, which costs ~0.4 ms per request against a few ms for the whole round trip on a
+    near server. When no proxy variable is set and the token is the session's auth (so
+    netrc would not be read anyway), the session reads the CA bundle variables once, here,
+    and stops asking. With a proxy variable, or no token, everything stays as requests does
+    it."""
+    environ = os.environ if environ is None else environ
+    if session.auth is None or any(k.lower().endswith("_proxy") for k in environ):
+        return
+    session.trust_env = False
+    bundle = environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
 
 
 def path_segment(name, what: str = "a table name") -> str:

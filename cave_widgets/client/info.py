@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from . import http
 from .base import ServiceClient
 from .errors import GlobalClientError
 
@@ -111,3 +114,47 @@ class InfoServiceClient(ServiceClient):
 
         record = self.get_datastack_info(datastack_name, use_stored)
         return np.array([record[f"viewer_resolution_{a}"] for a in "xyz"])
+
+    # --- CloudVolume ---------------------------------------------------------------------------
+
+    def image_cloudvolume(self, image_mirror: str | None = None, **kwargs):
+        """A cloudvolume.CloudVolume of the image source (cloud-volume must be installed);
+        as caveclient: fill_missing=True, bounded=False, use_https=True unless overridden."""
+        source = self.image_source(image_mirror=image_mirror)
+        return self._cloudvolume(cloudvolume_path(source), True, kwargs)
+
+    def segmentation_cloudvolume(self, use_client_secret: bool = True, **kwargs):
+        """A cloudvolume.CloudVolume of the segmentation (cloud-volume must be installed). A
+        graphene source gets the client's token, if its server is one of the client's."""
+        return self._cloudvolume(cloudvolume_path(self.segmentation_source()),
+                                 use_client_secret, kwargs)
+
+    def _cloudvolume(self, path: str | None, use_client_secret: bool, kwargs: dict):
+        from .optional import cloudvolume
+
+        if path is None:
+            raise ValueError("this datastack's source is not one CloudVolume can open")
+        secrets = None
+        if path.startswith("graphene://") and use_client_secret:
+            auth = self.session.auth
+            token = (auth.token_for(path[len("graphene://"):])
+                     if isinstance(auth, http.BearerAuth) else None)
+            secrets = {"token": token} if token else None
+        options = dict(use_https=True, bounded=False, fill_missing=True)
+        options.update(kwargs)
+        return cloudvolume().CloudVolume(path, secrets=secrets, **options)
+
+
+def cloudvolume_path(source: str | None) -> str | None:
+    """A datastack source as CloudVolume opens it: graphene and precomputed paths as they
+    are, a bare bucket or web address as precomputed (gs:// over public https)."""
+    if not source:
+        return None
+    scheme = urlsplit(source).scheme
+    if scheme in ("graphene", "precomputed"):
+        return source
+    if scheme == "gs":
+        return f"precomputed://https://storage.googleapis.com/{source[len('gs://'):]}"
+    if scheme in ("http", "https"):
+        return f"precomputed://{source}"
+    return None

@@ -21,3 +21,11 @@ def networkx():
     """The networkx module (for the chunkedgraph's graph methods); ImportError with the
     install command when it is missing."""
     return _require("networkx", "this graph method", "graph")
+
+
+def cloudvolume():
+    """The cloudvolume module (for info.segmentation_cloudvolume / image_cloudvolume)."""
+    try:
+        return import_module("cloudvolume")
+    except ImportError as exc:
+        raise ImportError("this method needs cloud-volume: pip install cloud-volume") from exc

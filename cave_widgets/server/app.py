@@ -48,9 +48,10 @@ SERVICES = (routes_info, routes_schema, routes_auth, routes_materialize, routes_
 def endpoint(ctx: ServiceContext, handler: Handler):
     """The one adapter between Starlette and a handler: authenticate, check the permission on
     the demo dataset, read a bounded body and parse it, run the handler off the event loop
-    (handlers are sync and may block on DuckDB), and serialise a result that is not a
-    Response as JSON. Every failure is answered here, in the services' error shapes: nothing
-    reaches Starlette's last-resort handler, which would also close the connection."""
+    (handlers are sync and may block on DuckDB; those declared inline answer from memory),
+    and serialise a result that is not a Response as JSON. Every failure is answered here, in
+    the services' error shapes: nothing reaches Starlette's last-resort handler, which would
+    also close the connection."""
     options = options_of(handler)
 
     async def serve(request: Request) -> Response:
@@ -65,7 +66,8 @@ def endpoint(ctx: ServiceContext, handler: Handler):
             limit = ctx.settings.max_body if options.auth else ctx.settings.max_open_body
             raw = await _bounded_body(request, limit)
             body = parse_json(raw) if options.json_body else None
-            result = await run_in_threadpool(handler, Call(request, ctx, user, body, raw))
+            call = Call(request, ctx, user, body, raw)
+            result = handler(call) if options.inline else await run_in_threadpool(handler, call)
         except ServiceError as exc:
             return _error_response(exc)
         except Exception:  # a bug, not bad input: logged with its details, answered without

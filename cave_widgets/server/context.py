@@ -121,13 +121,19 @@ class RouteOptions:
     auth: bool = True  # False: an open route; no token is read, call.user is None
     permission: str | None = "view"  # None: any signed-in user (the auth API, listings)
     json_body: bool = True  # False: a binary body, left undecoded in call.raw_body
+    # True: run on the event loop, not in a worker thread. Only for handlers that touch no
+    # database and answer from memory in about a millisecond: the hand-over to a thread costs
+    # more than that on a busy machine.
+    inline: bool = False
 
 
-def route_options(*, auth: bool = True, permission: str | None = "view", json_body: bool = True):
+def route_options(*, auth: bool = True, permission: str | None = "view", json_body: bool = True,
+                  inline: bool = False):
     """Declare how a handler is served. The decorator only records the options on the
     function; a handler without it is served with the defaults, so forgetting it fails closed
     (a token with the `view` permission is required)."""
-    options = RouteOptions(auth=auth, permission=permission, json_body=json_body)
+    options = RouteOptions(auth=auth, permission=permission, json_body=json_body,
+                           inline=inline)
 
     def record(handler: Handler) -> Handler:
         handler.route_options = options

@@ -145,8 +145,10 @@ def leaves_many(call: Call):
     return pcg_json({str(n): found[cut[i]:cut[i + 1]] for i, n in enumerate(ids.tolist())})
 
 
+@route_options(inline=True)  # in memory, and each root's graph is kept once computed
 def lvl2_graph(call: Call):
-    g = cg(call).graph
+    seg = cg(call)
+    g = seg.graph
     node = node_path(call)
     _known_node(call, node)
     lo, hi = bounds(call)
@@ -154,7 +156,7 @@ def lvl2_graph(call: Call):
     if root is None:  # a lower node: the graph of its level-2 descendants within its root
         t = float(g.created([node])[0])
         root = g.root_at(node, t)
-    edges = g.level2_edges(root, lo, hi)
+    edges = seg.level2.edges(root, lo, hi)
     if g.layer([node])[0] != g.meta.n_layers:
         mine = g.leaves(node, 2)
         edges = edges[np.isin(edges[:, 0], mine) & np.isin(edges[:, 1], mine)]
@@ -224,7 +226,7 @@ def find_path(call: Call):
     if roots[0] != roots[1]:
         raise BadRequest("Both points must be on the same object")
     l2 = g.roots_of(np.array(svs, np.uint64), t, stop_layer=2)
-    edges = g.level2_edges(int(roots[0]))
+    edges = seg.level2.edges(int(roots[0]))
     path = _shortest_path(edges, int(l2[0]), int(l2[1]))
     rows = seg.l2_rows(np.array(path, np.uint64)).to_pydict()
     rep = dict(zip(rows["l2"], rows["rep_coord_nm"]))

@@ -25,36 +25,36 @@ from .errors import BadRequest
 
 
 def _lineage(call: Call, roots: np.ndarray, past: float, future: float) -> dict:
-    """Nodes reachable backwards while not older than `past`, forwards while not newer than
-    `future` (one node beyond each cutoff shows, as in PCG)."""
+    """The requested roots' ancestors and descendants, as PCG walks them: backwards through
+    former roots from every node not older than `past`, forwards through successors from
+    every node not newer than `future` (so one node beyond each cutoff shows). Each walk
+    keeps its own direction: an ancestor's other descendants, or a descendant's other
+    ancestors (what a later merge brought in), are not this lineage."""
     r = call.ctx.segmentation.graph.roots
-    nodes, links = set(), set()
-    for start in roots.tolist():
-        stack = [start]
-        seen = {start}
-        while stack:
-            node = stack.pop()
-            idx, _ = r.index([node])
-            created = float(r.created[idx[0]])
-            if created >= past:
-                for p in r.former.get(node, []):
-                    links.add((p, node))
-                    if p not in seen:
-                        seen.add(p)
-                        stack.append(p)
-            if created <= future:
-                for c in r.successors.get(node, []):
-                    links.add((node, c))
-                    if c not in seen:
-                        seen.add(c)
-                        stack.append(c)
-        nodes |= seen
+    idx, _ = r.index(np.asarray(roots, dtype=np.uint64))
+    created = dict(zip(roots.tolist(), r.created[idx].tolist()))
+    nodes, links = set(roots.tolist()), set()
+    for step, within in ((r.former, lambda t: t >= past), (r.successors, lambda t: t <= future)):
+        frontier = list(roots.tolist())
+        seen = set(frontier)
+        while frontier:
+            node = frontier.pop()
+            if node not in created:
+                created[node] = float(r.created[r.index([node])[0][0]])
+            if not within(created[node]):
+                continue
+            for other in step.get(node, []):
+                links.add((other, node) if step is r.former else (node, other))
+                nodes.add(other)
+                if other not in seen:
+                    seen.add(other)
+                    frontier.append(other)
     out_nodes = []
     for node in sorted(nodes):
-        idx, _ = r.index([node])
-        entry = {"id": node, "timestamp": epoch(call, float(r.created[idx[0]]))}
-        if r.op_retired[idx[0]]:
-            entry["operation_id"] = int(r.op_retired[idx[0]])
+        i = r.index([node])[0][0]
+        entry = {"id": node, "timestamp": epoch(call, float(r.created[i]))}
+        if r.op_retired[i]:
+            entry["operation_id"] = int(r.op_retired[i])
         out_nodes.append(entry)
     return {"directed": True, "multigraph": False, "graph": {}, "nodes": out_nodes,
             "links": [{"source": s, "target": t} for s, t in sorted(links)]}

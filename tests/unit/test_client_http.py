@@ -560,3 +560,25 @@ def test_bearer_header_is_not_carried_across_a_redirect_to_another_host():
         with pytest.raises(errors.AuthenticationError, match="redirected"):
             http.check(r)
     assert seen_headers == {"/r": f"Bearer {TOKEN}", "/h": None}
+
+
+def test_session_reads_the_environment_once_when_no_proxy_is_set():
+    session = requests.Session()
+    session.auth = http.BearerAuth("f" * 32, {"h"})
+    http._settle_environment(session, {"REQUESTS_CA_BUNDLE": "/etc/ca.pem", "HOME": "/root"})
+    assert session.trust_env is False and session.verify == "/etc/ca.pem"
+
+
+@pytest.mark.parametrize("environ", [{"HTTPS_PROXY": "http://p:3128"}, {"no_proxy": "x"},
+                                     {"all_proxy": "socks5://p"}])
+def test_session_leaves_proxies_to_requests(environ):
+    session = requests.Session()
+    session.auth = http.BearerAuth("f" * 32, {"h"})
+    http._settle_environment(session, environ)
+    assert session.trust_env is True and session.verify is True
+
+
+def test_session_without_a_token_keeps_reading_netrc():
+    session = requests.Session()
+    http._settle_environment(session, {})
+    assert session.trust_env is True

@@ -304,24 +304,5 @@ class Graph:
     def known_roots(self, roots) -> np.ndarray:
         return self.roots.index(roots)[1]
 
-    def level2_edges(self, root: int, lo=None, hi=None) -> np.ndarray:
-        """The root's level-2 graph: its cross-chunk supervoxel edges mapped to level-2
-        nodes, unique pairs (smaller id first), restricted to the nodes kept by the box."""
-        t = float(self.created([root])[0])
-        svs = self.members_of(root)
-        a, b, _, _ = self.edges.among(svs, t)
-        la, lb = self.parent.at(a, t), self.parent.at(b, t)
-        cross = la != lb
-        pairs = np.sort(np.stack([la[cross], lb[cross]], axis=1), axis=1)
-        if lo is not None:
-            from .meta import in_bounds
-
-            keep = in_bounds(self.meta, pairs[:, 0], lo, hi) & in_bounds(self.meta, pairs[:, 1],
-                                                                         lo, hi)
-            pairs = pairs[keep]
-        if len(pairs) == 0:
-            return np.zeros((0, 2), np.uint64)
-        return np.unique(pairs, axis=0)
-
     def history_end(self) -> float:
         return max([self.history_start] + [r["t"] for r in self.operations.values()])

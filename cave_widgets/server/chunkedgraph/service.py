@@ -18,6 +18,7 @@ from ..demo.catalog import HISTORY_START
 from . import edits
 from .geometry import Geometry, point_segment_distance
 from .graph import Graph
+from .level2 import Level2Graphs
 from .meta import GraphMeta
 from .storage import l2_table, load_graph
 
@@ -37,6 +38,7 @@ class ChunkedGraph:
         self.graph: Graph = load_graph(cur, meta, HISTORY_START)
         [(next_root,)] = cur.execute("SELECT next_root FROM demo.meta").fetchall()
         self.alloc = edits.Allocators(self.graph, int(next_root))
+        self.level2 = Level2Graphs(self.graph)  # level-2 graphs of roots, kept
         self._geometry: Geometry | None = None
         # called with the roots an edit retires (the skeleton cache drops theirs)
         self.retire_listeners: list = []

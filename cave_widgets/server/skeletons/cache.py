@@ -62,7 +62,7 @@ class SkeletonCache:
     def _make(self, root: int, anchor_epoch: float) -> Skeleton:
         g = self.seg.graph
         l2 = g.leaves(root, 2)
-        edges = g.level2_edges(root)
+        edges = self.seg.level2.edges(root)
         table = self.seg.l2_rows(l2)
         cols = {n: table.column(n).to_pylist() for n in ("l2", "rep_coord_nm", "size_nm3")}
         attrs = {int(i): {"rep_coord_nm": c, "size_nm3": s}
