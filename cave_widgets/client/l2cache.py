@@ -11,7 +11,6 @@ the merged answer has the order a single request would have (the service sorts i
 from __future__ import annotations
 
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 from urllib.parse import urlsplit
 
@@ -19,11 +18,11 @@ import numpy as np
 
 from . import complete, errors, http
 from .base import ServiceClient
+from .batching import in_batches, send_concurrently
 
 #: ids per request; the real service handles a few thousand per call comfortably
 BATCH_SIZE = 10_000
 #: requests in flight at once for one call (the session's pool holds 10 connections)
-MAX_WORKERS = 4
 
 U64 = 2**64
 #: The embedded server answers our client in Arrow (no JSON to write or parse: the bulk of a
@@ -169,7 +168,7 @@ class L2CacheClient(ServiceClient):
             return {}
         ids = np.unique(ids)  # the service de-duplicates too; no id goes out twice
         url = f"{self._base}/table/{http.path_segment(self.table_name)}/attributes"
-        batches = [ids[i:i + BATCH_SIZE] for i in range(0, ids.size, BATCH_SIZE)]
+        batches = in_batches(ids, BATCH_SIZE)
 
         def fetch(batch: np.ndarray) -> dict:
             r = self._request("POST", url, params=params, data=_body(batch),
@@ -180,11 +179,9 @@ class L2CacheClient(ServiceClient):
 
         if len(batches) == 1:
             return fetch(batches[0])
-        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(batches)),
-                                thread_name_prefix="l2cache") as pool:
-            merged: dict = {}
-            for answer in pool.map(fetch, batches):
-                merged.update(answer)
+        merged: dict = {}
+        for answer in send_concurrently(fetch, batches, "l2cache"):
+            merged.update(answer)
         # One request would have answered with the keys sorted as strings: keep that order.
         return {key: merged[key] for key in sorted(merged)}
 

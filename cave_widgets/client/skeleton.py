@@ -24,6 +24,7 @@ import numpy as np
 
 from . import errors, http
 from .base import ServiceClient
+from .batching import in_batches, send_concurrently
 from .l2cache import level2_ids
 from .optional import _require
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 MAX_SKELETONS_EXISTS_QUERY_SIZE = 1000
 MAX_BULK_SYNCHRONOUS_SKELETONS = 10
 MAX_BULK_CACHED_SKELETONS = 500
+CACHED_SKELETONS_BATCH = 25  # ids per request of fetch_skeletons, several requests at once
 MAX_BULK_ASYNCHRONOUS_SKELETONS = 10000
 BULK_SKELETONS_BATCH_SIZE = 1000
 SERVER_KEY = "skeleton_server_address"
@@ -335,10 +337,19 @@ class SkeletonClient(ServiceClient):
             return {}
         fmt = "flatdict" if output_format == "dict" else "swccompressed"
         url = f"{self._v1(datastack_name)}/bulk/get_cached_skeletons/{v}/{fmt}"
-        answer = self._post_json(url, {"root_ids": ids,
-                                       "generate_missing": bool(generate_missing_skeletons),
-                                       "verbose_level": verbose_level})
-        return self._decode_bulk(answer, output_format)
+
+        def fetch(batch: list) -> dict:
+            answer = self._post_json(url, {"root_ids": batch,
+                                           "generate_missing": bool(generate_missing_skeletons),
+                                           "verbose_level": verbose_level})
+            return self._decode_bulk(answer, output_format)
+
+        # Batches in flight together: the service encodes one while this decodes another.
+        out: dict = {}
+        for part in send_concurrently(fetch, in_batches(ids, CACHED_SKELETONS_BATCH),
+                                      "skeletons"):
+            out.update(part)
+        return out
 
     def _fetch_gcs(self, ids, datastack_name, v, generate_missing, verbose_level) -> dict:
         h5py = _require("h5py", "fetch_skeletons(method='gcs')", "h5")

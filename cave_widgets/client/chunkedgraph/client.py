@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -19,6 +18,7 @@ from packaging.specifiers import SpecifierSet
 
 from .. import complete, errors, http
 from ..base import ServiceClient
+from ..batching import in_batches, send_concurrently
 from ..times import to_utc
 from . import lineage
 from .ids import as_id, as_ids, decode_ids, encode_ids, epoch, id_list, package_bounds
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 API_VERSION = 1
 BATCH_SIZE = 50_000  # ids per request when a list is long
-MAX_WORKERS = 4  # concurrent batches (the session's pool holds 10 connections by default)
 VALID_SINCE = datetime(2000, 1, 1, tzinfo=timezone.utc)  # caveclient's is_valid_nodes start
 ROOT_TIMESTAMP_SERVERS = ("<2,>=1.25.0", "<3,>=2.17.0", "<4,>=3.0.4")
 COVERING_NODES_SERVERS = ("<3,>=2.18.0", "<4,>=3.0.5")
@@ -135,9 +134,7 @@ class ChunkedGraphClient(ServiceClient):
         """`send(batch)` over batches of BATCH_SIZE ids, concurrently, joined in order."""
         if len(ids) <= BATCH_SIZE:
             return send(ids)
-        batches = [ids[i:i + BATCH_SIZE] for i in range(0, len(ids), BATCH_SIZE)]
-        with ThreadPoolExecutor(min(MAX_WORKERS, len(batches))) as pool:
-            return join(list(pool.map(send, batches)))
+        return join(send_concurrently(send, in_batches(ids, BATCH_SIZE), "chunkedgraph"))
 
     def _post_ids_json(self, route: str, ids: np.ndarray, params: dict, key: str):
         """POST {"node_ids": [...]} as JSON text with no content type (as caveclient does)."""
