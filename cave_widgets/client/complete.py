@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from .errors import IncompleteResponseError
 
-ARROW_CONTENT_TYPE = "data.arrow"
+ARROW_CONTENT_TYPE = "data.arrow"  # the materialization engine's
+ARROW_STREAM_TYPE = "application/vnd.apache.arrow.stream"  # the registered one (skeletons)
+ARROW_TYPES = (ARROW_CONTENT_TYPE, ARROW_STREAM_TYPE)
 ARROW_END = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # continuation marker + zero length
 
 
@@ -45,10 +47,16 @@ def json_document(response) -> None:
         raise _incomplete(response, "the JSON answer is cut short") from None
 
 
+def is_arrow(response) -> bool:
+    """Whether the answer is an Arrow IPC stream (by its media type, parameters aside)."""
+    media = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    return media in ARROW_TYPES
+
+
 def arrow_stream(response) -> None:
     """An Arrow IPC stream that ends with its end-of-stream marker and reads whole; the
     table is kept on the response (response.cave_arrow) so it is decoded once."""
-    if response.headers.get("Content-Type", "") != ARROW_CONTENT_TYPE:
+    if not is_arrow(response):
         return  # not Arrow: decoding says what it is instead
     body = response.content
     if not body.endswith(ARROW_END):
@@ -64,7 +72,7 @@ def arrow_stream(response) -> None:
 
 def query_answer(response) -> None:
     """A query's answer: Arrow, or JSON when a frame was not asked for."""
-    if response.headers.get("Content-Type", "") == ARROW_CONTENT_TYPE:
+    if is_arrow(response):
         arrow_stream(response)
     else:
         json_document(response)

@@ -7,6 +7,11 @@ Root ids are uint64 from end to end: a float, bool, string or negative id is ref
 QueryValidationError before anything is sent. Features are gated on the server's version as
 caveclient gates them (reference skeleton-state-neuroglancer.md §2.4). Unlike caveclient, no
 cloud-volume is needed: the server itself answers 400 for an id that is not a root.
+
+Dict skeletons are asked for in Arrow first (an Accept header): the embedded server answers
+our client so (wire/skeleton_rows.py: no gzip or JSON to write and parse), a real service
+ignores the header and answers JSON; both decode to the same values and types. Every answer
+is proven whole before it is read (complete.py; an Arrow one also holds the rows it states).
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ import io
 import json
 import logging
 import warnings
+import zlib
 from datetime import datetime, timedelta, timezone
 from numbers import Integral
 from urllib.parse import quote
 
 import numpy as np
 
-from . import errors, http
+from ..wire import skeleton_rows
+from . import complete, errors, http
 from .base import ServiceClient
 from .batching import in_batches, send_concurrently
 from .l2cache import level2_ids
@@ -39,6 +46,11 @@ BULK_SKELETONS_BATCH_SIZE = 1000
 SERVER_KEY = "skeleton_server_address"
 SWC_COLUMNS = ["id", "type", "x", "y", "z", "radius", "parent"]
 ARRAY_KEYS = ("edges", "mesh_to_skel_map", "vertices", "lvl2_ids", "radius", "compartment")
+
+
+def _accept(output_format: str) -> dict:
+    """Headers of a skeleton request: dict skeletons are asked for in Arrow first."""
+    return {"Accept": skeleton_rows.ACCEPT} if output_format == "dict" else {}
 
 
 class NoL2CacheException(Exception):
@@ -58,6 +70,49 @@ def root_id_of(root_id, what: str = "root_id") -> int:
             f"{what} is one unsigned 64-bit root id (an integer); got {root_id!r} "
             f"({type(root_id).__name__})")
     return int(root_id)
+
+
+def _whole_arrow(response) -> None:
+    """An Arrow answer is proven whole by its end-of-stream marker and by holding the rows
+    its schema states (read once, kept as response.cave_arrow)."""
+    complete.arrow_stream(response)
+    why = skeleton_rows.missing_rows(response.cave_arrow)
+    if why is not None:
+        raise errors.IncompleteResponseError(f"{response.url.split('?')[0]}: {why}",
+                                             url=response.url.split("?")[0])
+
+
+def _whole_skeleton(response) -> None:
+    """get_skeleton's answer: Arrow (as above), or gzip, proven whole by its length or, with
+    none, by gzip's own end (its trailer) as it is read."""
+    if complete.is_arrow(response):
+        _whole_arrow(response)
+    elif not complete.length_framed(response):
+        try:
+            if not gzip.decompress(response.content):
+                raise EOFError("empty")
+        except (EOFError, OSError, zlib.error):
+            raise errors.IncompleteResponseError(
+                f"{response.url.split('?')[0]}: the gzip answer is cut short (or not gzip)",
+                url=response.url.split("?")[0]) from None
+
+
+def _whole_bulk(response) -> None:
+    """A bulk answer: Arrow (as above) or a JSON document."""
+    if complete.is_arrow(response):
+        _whole_arrow(response)
+    else:
+        complete.json_document(response)
+
+
+def _one_skeleton(response) -> dict:
+    """The skeleton of a whole Arrow get_skeleton answer: one row, a skeleton."""
+    table = response.cave_arrow
+    if table.num_rows != 1 or table.column(skeleton_rows.PROBLEM)[0].is_valid:
+        raise errors.ServerError(f"{response.url.split('?')[0]}: expected one skeleton, got "
+                                 f"{table.num_rows} rows",
+                                 status=response.status_code, url=response.url.split("?")[0])
+    return skeleton_rows.as_arrays(table)
 
 
 def _swc_frame(text: str):
@@ -228,10 +283,15 @@ class SkeletonClient(ServiceClient):
         self._require_server("0.13.7", "get_skeleton")
         fmt = "flatdict" if output_format == "dict" else "swccompressed"
         url = f"{self._v1(datastack_name)}/async/get_skeleton/{v}/{rid}/{fmt}"
+        # dict: our embedded server answers in Arrow (wire/skeleton_rows.py), a real
+        # service in gzip(JSON); both give the same skeleton.
         r = self._request("GET", url, params={"verbose_level": verbose_level},
-                          log_warning=log_warning)
+                          log_warning=log_warning, headers=_accept(output_format),
+                          complete=_whole_skeleton)
         if output_format == "swc":
             return _swc_frame(self.decompressBytesToString(r.content))
+        if complete.is_arrow(r):
+            return _one_skeleton(r)
         sk = self.decompressBytesToDict(r.content)
         for key in ARRAY_KEYS:
             if key in sk:
@@ -258,17 +318,26 @@ class SkeletonClient(ServiceClient):
         fmt = "flatdict" if output_format == "dict" else "swc"
         url = (f"{self._v1(datastack_name)}/bulk/get_skeletons/{v}/{fmt}/"
                f"{bool(generate_missing_skeletons)}/{','.join(map(str, ids))}")
-        answer = self._get_json(url, params={"verbose_level": verbose_level},
-                                log_warning=log_warning)
-        return self._decode_bulk(answer, output_format)
+        r = self._request("GET", url, params={"verbose_level": verbose_level},
+                          log_warning=log_warning, headers=_accept(output_format),
+                          complete=_whole_bulk)
+        return self._decode_bulk(r, output_format)
 
-    def _decode_bulk(self, answer: dict, output_format: str) -> dict:
+    def _decode_bulk(self, r, output_format: str) -> dict:
+        """{"<rid>": skeleton} of a bulk answer: JSON {"<rid>": hex value or marker}, or the
+        same rows in Arrow (already decoded: the values are the skeletons)."""
+        arrow = complete.is_arrow(r)
+        answer = skeleton_rows.as_plain(r.cave_arrow) if arrow else http.json_of(r)
         out = {}
         for rid, value in answer.items():
-            if value in ("async", "invalid_rid", "invalid_layer_rid"):
+            if isinstance(value, str) and value in ("async", "invalid_rid",
+                                                    "invalid_layer_rid"):
                 if value != "async":
                     warnings.warn(f"{rid} is not a valid root id ({value}); skipped",
                                   stacklevel=3)
+                continue
+            if arrow:
+                out[rid] = value
                 continue
             try:
                 raw = bytes.fromhex(value)
@@ -339,10 +408,12 @@ class SkeletonClient(ServiceClient):
         url = f"{self._v1(datastack_name)}/bulk/get_cached_skeletons/{v}/{fmt}"
 
         def fetch(batch: list) -> dict:
-            answer = self._post_json(url, {"root_ids": batch,
-                                           "generate_missing": bool(generate_missing_skeletons),
-                                           "verbose_level": verbose_level})
-            return self._decode_bulk(answer, output_format)
+            # A POST that only reads: an answer cut short is asked for again.
+            r = self._request("POST", url, json={
+                "root_ids": batch, "generate_missing": bool(generate_missing_skeletons),
+                "verbose_level": verbose_level}, headers=_accept(output_format),
+                complete=_whole_bulk, idempotent=True)
+            return self._decode_bulk(r, output_format)
 
         # Batches in flight together: the service encodes one while this decodes another.
         out: dict = {}

@@ -11,6 +11,7 @@ import math
 import numpy as np
 from starlette.responses import JSONResponse, Response
 
+from ..wire import skeleton_rows
 from .chunkedgraph_http import U64
 from .context import Call, check_datastack, parse_bool, parse_int, route_options
 from .skeletons import formats
@@ -104,6 +105,24 @@ def _check_root(call: Call, rid: int) -> None:
     if problem == "invalid_rid":
         raise SkeletonError(f"Invalid root id: {rid} (perhaps it doesn't exist; the error is "
                             "unclear)")
+
+
+def _wants_arrow(call: Call, fmt: str) -> bool:
+    """Our own client asks for flatdict skeletons in Arrow (wire/skeleton_rows.py); the real
+    service ignores the header, and so does this one for anyone else."""
+    return fmt == "flatdict" and skeleton_rows.MEDIA_TYPE in call.request.headers.get(
+        "accept", "")
+
+
+def _arrow_response(v: int, rows: list) -> Response:
+    body = skeleton_rows.stream(formats.arrow_schema(v), rows)
+    return Response(body, media_type=skeleton_rows.MEDIA_TYPE)
+
+
+def _encoded(call: Call, rid: int, key, encode):
+    """encode(skeleton), kept with the skeleton (a skeleton changes only with its root id)."""
+    return cache_of(call.ctx.segmentation).encoded(rid, key,
+                                                   lambda: encode(_skeleton(call, rid)))
 
 
 def _skeleton(call: Call, rid: int):
@@ -213,7 +232,10 @@ def _one(call: Call, fmt: str, default_version: int):
         raise SkeletonError(f"Unknown output format: {fmt}. Valid options: "
                             f"{list(formats.FORMATS) + list(formats.NEEDS_PACKAGE) + ['none']}")
     _check_root(call, rid)
-    body, media = formats.encode(_skeleton(call, rid), v, fmt)
+    if _wants_arrow(call, fmt):
+        row = _encoded(call, rid, (v, "arrow"), lambda sk: formats.arrow_row(sk, v, str(rid)))
+        return _arrow_response(v, [row])
+    body, media = _encoded(call, rid, (v, fmt), lambda sk: formats.encode(sk, v, fmt))
     return Response(body, media_type=media, headers={"Content-Disposition": "attachment"})
 
 
@@ -236,17 +258,25 @@ def meshwork(call: Call):
 # --- bulk -----------------------------------------------------------------------------------
 
 
-def _bulk(call: Call, fmt: str, ids: list[int], v: int) -> dict:
+def _bulk_answer(call: Call, fmt: str, v: int, rows: list[tuple[int, str | None]]):
+    """{"<rid>": hex value or problem marker} for (root, problem or None) pairs, or the same
+    rows in Arrow for our own client."""
+    if _wants_arrow(call, fmt):
+        return _arrow_response(v, [
+            formats.arrow_problem(v, str(rid), problem) if problem else
+            _encoded(call, rid, (v, "arrow"), lambda sk, r=rid: formats.arrow_row(sk, v, str(r)))
+            for rid, problem in rows])
+    return {str(rid): problem or _encoded(call, rid, (v, "bulk", fmt),
+                                          lambda sk: formats.bulk_value(sk, v, fmt))
+            for rid, problem in rows}
+
+
+def _bulk(call: Call, fmt: str, ids: list[int], v: int):
     if fmt not in formats.BULK_FORMATS:
         raise SkeletonError(f"Unknown output format: {fmt}. Valid options: "
                             f"{list(formats.BULK_FORMATS)}")
-    out = {}
-    for rid in ids[:BULK_MAX]:
-        if rid in REFUSED:
-            continue
-        problem = _problem(call, rid)
-        out[str(rid)] = problem or formats.bulk_value(_skeleton(call, rid), v, fmt)
-    return out
+    rows = {rid: _problem(call, rid) for rid in ids[:BULK_MAX] if rid not in REFUSED}
+    return _bulk_answer(call, fmt, v, list(rows.items()))
 
 
 @_guard
@@ -292,7 +322,7 @@ def cached_bulk(call: Call):
                             f"{list(formats.BULK_FORMATS)}")
     cache = cache_of(call.ctx.segmentation)
     held = [r for r in ids if cache.has(r)]
-    out = {str(r): formats.bulk_value(_skeleton(call, r), v, fmt) for r in held}
+    out = _bulk_answer(call, fmt, v, [(r, None) for r in dict.fromkeys(held)])
     if isinstance(call.body, dict) and call.body.get("generate_missing"):
         _generate(call, [r for r in ids if r not in held])  # ready for the next call
     return out

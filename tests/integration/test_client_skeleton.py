@@ -1,6 +1,7 @@
 """client.skeleton against the embedded demo server: every method, skeletons consistent with
-the level-2 graph and the L2 cache they are made from, the formats round-trip, and the
-per-root cache is dropped by an edit (on a server of this module's own)."""
+the level-2 graph and the L2 cache they are made from, the formats round-trip, the Arrow
+answers our client gets give exactly what the JSON answers give, and the per-root cache (and
+its encoded answers) is dropped by an edit (on a server of this module's own)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import gzip
 import io
 import json
 import struct
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -18,6 +20,8 @@ from cave_widgets import CAVEclient
 from cave_widgets.client import skeleton as skmod
 from cave_widgets.client.errors import InvalidRequestError, QueryValidationError
 from cave_widgets.server.demo import catalog
+from cave_widgets.server.skeletons.cache import cache_of
+from cave_widgets.wire import skeleton_rows
 
 PCG = f"/segmentation/api/v1/table/{catalog.PCG_TABLE}"
 
@@ -188,19 +192,97 @@ def test_formats_round_trip(client, roots):
     assert h5.status_code == 500 and "h5py" in h5.json()["Error"]
 
 
+def typed(x):
+    """x with every type spelled out: 1 and 1.0, a list and an array, dtypes and shapes."""
+    if isinstance(x, dict):
+        return ("dict", [(k, typed(v)) for k, v in x.items()])
+    if isinstance(x, list):
+        return ("list", [typed(v) for v in x])
+    if isinstance(x, np.ndarray):
+        return ("ndarray", x.dtype.str, x.shape, typed(x.tolist()))
+    return (type(x).__name__, repr(x))
+
+
+def test_arrow_and_json_answers_give_the_same_skeletons(client, roots, monkeypatch):
+    sk = client.skeleton
+    base = f"{client.local_server}/skeletoncache/api/v1/{client.datastack_name}"
+    sk.generate_bulk_skeletons_async(roots, skeleton_version=4)
+    # the server answers Arrow only to who asks for it (caveclient does not)
+    url = f"{base}/async/get_skeleton/4/{roots[0]}/flatdict"
+    asked = sk.session.get(url, headers={"Accept": skeleton_rows.ACCEPT})
+    plain = sk.session.get(url)
+    assert asked.headers["Content-Type"] == skeleton_rows.MEDIA_TYPE
+    assert asked.content.endswith(b"\xff\xff\xff\xff\x00\x00\x00\x00")
+    assert plain.headers["Content-Type"] == "application/octet-stream"
+
+    # edge cases: a retired root (made on request, not kept), a level-2 id and an id that
+    # does not exist (markers in a bulk answer: left out with a warning), a root never made
+    # (fetch_skeletons leaves it out)
+    cg = client.chunkedgraph
+    syn = client.materialize.query_table("synapses")
+    seen_roots = np.unique(np.concatenate([syn.pre_pt_root_id, syn.post_pt_root_id]))
+    seen_roots = seen_roots[seen_roots != 0]
+    latest = cg.is_latest_roots(seen_roots)
+    retired = [int(r) for r in seen_roots[~latest][:1]]
+    unmade = [int(r) for r in seen_roots[latest][-40:]
+              if int(r) not in roots and not sk.skeletons_exist(root_ids=int(r))][:1]
+    assert retired and unmade, "the demo has no retired root, or no root without a skeleton"
+    odd = [int(level2(client, roots[0])[0]), int(max(roots)) + 10**9]
+    bulk_ids, fetch_ids = roots + retired + odd, roots + unmade
+
+    def answers():
+        out = {}
+        for v in (1, 2, 4):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                bulk = sk.get_bulk_skeletons(bulk_ids, skeleton_version=v)
+            assert len([w for w in caught if "not a valid root" in str(w.message)]) == 2
+            out[v] = (sk.get_skeleton(roots[0], skeleton_version=v), bulk,
+                      sk.fetch_skeletons(fetch_ids, skeleton_version=v))
+        return out
+
+    seen: list[str] = []
+
+    def hook(r, *a, **k):
+        seen.append(r.headers.get("Content-Type", ""))
+
+    sk.session.hooks["response"].append(hook)
+    try:
+        arrow = answers()
+        assert seen.count(skeleton_rows.MEDIA_TYPE) == 9  # every one of them came as Arrow
+        seen.clear()
+        monkeypatch.setattr(skmod, "_accept", lambda output_format: {})  # as a real service
+        json_ = answers()
+        assert skeleton_rows.MEDIA_TYPE not in seen
+    finally:
+        sk.session.hooks["response"].remove(hook)
+    assert typed(arrow) == typed(json_)
+    one, bulk, fetched = arrow[4]
+    assert set(bulk) == {str(r) for r in roots + retired}
+    assert set(fetched) == {str(r) for r in roots}
+    assert not sk.skeletons_exist(root_ids=unmade[0])  # asking did not make it
+    assert one["vertices"].tolist() == bulk[str(roots[0])]["vertices"]
+    assert "compartment" not in arrow[1][0] and arrow[2][0]["compartment"].dtype.kind == "f"
+
+
 @pytest.fixture(scope="module")
-def own():
+def own_server():
     from cave_widgets.server import serve_demo
 
     server = serve_demo(scale="small")
     try:
-        yield CAVEclient(server.datastack, server_address=server.url, auth_token=server.token,
-                         write_server_cache=False)
+        yield server
     finally:
         server.stop()
 
 
-def test_cached_then_dropped_by_an_edit(own):
+@pytest.fixture(scope="module")
+def own(own_server):
+    return CAVEclient(own_server.datastack, server_address=own_server.url,
+                      auth_token=own_server.token, write_server_cache=False)
+
+
+def test_cached_then_dropped_by_an_edit(own, own_server):
     cg = own.chunkedgraph
     syn = own.materialize.query_table("synapses")
     res = np.asarray(syn.attrs.get("dataframe_resolution", (4, 4, 40)), float)
@@ -225,15 +307,20 @@ def test_cached_then_dropped_by_an_edit(own):
     assert sk.skeletons_exist(root_ids=a) is True
     assert sk.get_skeleton(a)["vertices"].tolist() == first["vertices"].tolist()
     sk.get_skeleton(b)
+    sk.get_skeleton(b, output_format="swc")
+    cache = cache_of(own_server.context.segmentation)
+    assert cache.encoded_keys(a) == [(4, "arrow")]  # the answer is kept with the skeleton
+    assert set(cache.encoded_keys(b)) == {(4, "arrow"), (4, "swccompressed")}
     merged = cg.do_merge([svs[i], svs[j]], [pos[i], pos[j]], resolution=res)["new_root_ids"][0]
     assert sk.skeletons_exist(root_ids=[a, b]) == {a: False, b: False}  # dropped
+    assert cache.encoded_keys(a) == cache.encoded_keys(b) == []  # with their answers
     new = sk.get_skeleton(merged)
     assert sorted(new["lvl2_ids"].tolist()) == sorted(level2(own, merged).tolist())
     assert len(new["lvl2_ids"]) >= len(first["lvl2_ids"])
     assert sk.skeletons_exist(root_ids=merged) is True
     # the retired root's skeleton is still made on request, but not kept
     assert sk.get_skeleton(a)["vertices"].tolist() == first["vertices"].tolist()
-    assert sk.skeletons_exist(root_ids=a) is False
+    assert sk.skeletons_exist(root_ids=a) is False and cache.encoded_keys(a) == []
 
 
 def test_constants():

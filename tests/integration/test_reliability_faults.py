@@ -1,7 +1,8 @@
-"""Never a wrong answer: a few hundred queries of every kind through a proxy that spoils about
-half of the answers (drops, 429/502/503/504, bodies cut at several points with and without
-a Content-Length, resets, stalls). Each result is the fault-free answer, or a typed error;
-nothing hangs past the client's timeouts. The counts are printed (pytest -s shows them)."""
+"""Never a wrong answer: a few hundred queries of every kind, and skeletons in every encoding
+(Arrow, gzip, bulk JSON), through a proxy that spoils about half of the answers (drops,
+429/502/503/504, bodies cut at several points with and without a Content-Length, resets,
+stalls). Each result is the fault-free answer, or a typed error; nothing hangs past the
+client's timeouts. The counts are printed (pytest -s shows them)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import warnings
 from collections import Counter
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 from helpers.fault_proxy import FAULTS, FaultPlan, fault_proxy
@@ -75,25 +77,16 @@ def same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
         return False
 
 
-def test_no_wrong_answer_under_faults(server, quick_retries):
-    direct = CAVEclient(server.datastack, server_address=server.url, auth_token=server.token,
-                        write_server_cache=False)
-    sample = direct.materialize.query_table("synapses", limit=200)
-    roots = [int(r) for r in sample["pre_pt_root_id"].value_counts().index[:4]]
-    when = direct.materialize.get_timestamp(4) + timedelta(hours=2)
-    cases = queries(direct.materialize, roots, when)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the row cap warns; both sides alike
-        truth = {name: call(direct.materialize) for name, call in cases}
-    assert len(truth["past the row cap"]) == ROW_CAP  # the cap is really in play
-
-    plan = FaultPlan(seed=20261130, rate=0.5, max_run=2)
+def through_faults(server, plan: FaultPlan, n: int, cases, truth, service: str, same_):
+    """`n` calls of `cases` (name, call(service client)) through a fault proxy, fresh clients
+    every 25: (outcome counts, typed error counts, wrong answers, untyped errors, slowest
+    call, faults by kind, requests seen)."""
     outcome: Counter = Counter()
     typed: Counter = Counter()
     wrong, untyped, slowest = [], [], 0.0
     with fault_proxy(server.url, plan, stall_seconds=READ_TIMEOUT * 2.5) as proxy:
         client = None
-        for i in range(QUERIES):
+        for i in range(n):
             if i % 25 == 0:  # new clients: their metadata requests meet faults too
                 try:
                     client = CAVEclient(server.datastack, server_address=proxy.url,
@@ -107,7 +100,7 @@ def test_no_wrong_answer_under_faults(server, quick_retries):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    got = call(client.materialize)
+                    got = call(getattr(client, service))
             except errors.CAVEError as exc:
                 typed[type(exc).__name__] += 1
                 outcome["typed error"] += 1
@@ -115,19 +108,92 @@ def test_no_wrong_answer_under_faults(server, quick_retries):
                 untyped.append(f"{name}: {type(exc).__module__}.{type(exc).__name__}: {exc}")
                 outcome["untyped error"] += 1
             else:
-                if same(got, truth[name]):
+                if same_(got, truth[name]):
                     outcome["right answer"] += 1
                 else:
-                    wrong.append(f"{name}: {len(got)} rows instead of {len(truth[name])}")
+                    wrong.append(f"{name}: {describe(got)} instead of {describe(truth[name])}")
                     outcome["wrong answer"] += 1
             slowest = max(slowest, time.monotonic() - started)
         faults = dict(proxy.faults)
         requests_seen = proxy.requests
-    print(f"\n{QUERIES} queries, {requests_seen} requests through the proxy, "
+    print(f"\n{n} calls, {requests_seen} requests through the proxy, "
           f"{sum(faults.values())} faults injected: {dict(sorted(faults.items()))}")
     print(f"outcomes: {dict(outcome)}; typed errors: {dict(typed)}; slowest {slowest:.1f} s")
+    return outcome, wrong, untyped, slowest, faults
+
+
+def describe(x) -> str:
+    return f"{len(x)} rows" if isinstance(x, pd.DataFrame) else f"{len(x)} items"
+
+
+def test_no_wrong_answer_under_faults(server, quick_retries):
+    direct = CAVEclient(server.datastack, server_address=server.url, auth_token=server.token,
+                        write_server_cache=False)
+    sample = direct.materialize.query_table("synapses", limit=200)
+    roots = [int(r) for r in sample["pre_pt_root_id"].value_counts().index[:4]]
+    when = direct.materialize.get_timestamp(4) + timedelta(hours=2)
+    cases = queries(direct.materialize, roots, when)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the row cap warns; both sides alike
+        truth = {name: call(direct.materialize) for name, call in cases}
+    assert len(truth["past the row cap"]) == ROW_CAP  # the cap is really in play
+
+    plan = FaultPlan(seed=20261130, rate=0.5, max_run=2)
+    outcome, wrong, untyped, slowest, faults = through_faults(
+        server, plan, QUERIES, cases, truth, "materialize", same)
     assert wrong == []
     assert untyped == []
     assert slowest < HANG
     assert set(faults) == set(FAULTS)  # every kind of fault really happened
     assert outcome["right answer"] >= QUERIES * 0.8  # retries get most queries through
+
+
+SKELETON_CALLS = 130
+
+
+def skeleton_calls(roots):
+    """Skeletons as our client gets them from our server (dict: Arrow), and as a real service
+    would answer (swc: gzip, and bulk JSON of hex values)."""
+    return [
+        ("get_skeleton", lambda s: s.get_skeleton(roots[0])),
+        ("get_skeleton swc", lambda s: s.get_skeleton(roots[1], output_format="swc")),
+        ("get_bulk_skeletons", lambda s: s.get_bulk_skeletons(roots)),
+        ("get_bulk_skeletons swc", lambda s: s.get_bulk_skeletons(roots[:3],
+                                                                  output_format="swc")),
+        ("fetch_skeletons", lambda s: s.fetch_skeletons(roots)),
+    ]
+
+
+def comparable(x):
+    """x with its types spelled out (arrays: dtype and values; frames: columns and dtypes)."""
+    if isinstance(x, dict):
+        return {k: comparable(v) for k, v in x.items()}
+    if isinstance(x, pd.DataFrame):
+        return ("frame", x.to_dict("list"), [str(d) for d in x.dtypes])
+    if isinstance(x, np.ndarray):
+        return ("array", x.dtype.str, x.tolist())
+    return x
+
+
+def test_no_wrong_skeleton_under_faults(server, quick_retries):
+    direct = CAVEclient(server.datastack, server_address=server.url, auth_token=server.token,
+                        write_server_cache=False)
+    sample = direct.materialize.query_table("synapses", limit=200)
+    roots = [int(r) for r in sample["pre_pt_root_id"].value_counts().index[:8]]
+    roots = [r for r, ok in zip(roots, direct.chunkedgraph.is_latest_roots(roots)) if ok][:5]
+    assert len(roots) >= 3
+    direct.skeleton.generate_bulk_skeletons_async(roots, skeleton_version=4)
+    cases = skeleton_calls(roots)
+    truth = {name: comparable(call(direct.skeleton)) for name, call in cases}
+    assert len(truth["fetch_skeletons"]) == len(roots)
+
+    plan = FaultPlan(seed=20261201, rate=0.5, max_run=2,
+                     eligible=lambda method, path: path.startswith("/skeletoncache/"))
+    outcome, wrong, untyped, slowest, faults = through_faults(
+        server, plan, SKELETON_CALLS, cases, truth, "skeleton",
+        lambda got, want: comparable(got) == want)
+    assert wrong == []
+    assert untyped == []
+    assert slowest < HANG
+    assert set(faults) == set(FAULTS)
+    assert outcome["right answer"] >= SKELETON_CALLS * 0.8

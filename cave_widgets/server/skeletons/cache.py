@@ -1,5 +1,6 @@
-"""Skeletons per root, made on first request and kept in memory for the server's life; an
-edit that retires a root drops its skeleton (ChunkedGraph.retire_listeners)."""
+"""Skeletons per root, made on first request and kept in memory for the server's life, with
+their encoded answers (per skeleton version and format: encoding costs more than sending);
+an edit that retires a root drops both (ChunkedGraph.retire_listeners)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class SkeletonCache:
     def __init__(self, seg):
         self.seg = seg
         self._held: dict[int, Skeleton] = {}
+        self._encoded: dict[int, dict] = {}  # root → {(version, format): encoded answer}
         self._lock = threading.Lock()
         self.built = 0  # how many skeletons were computed (tests read it)
         seg.retire_listeners.append(self.drop)
@@ -28,6 +30,7 @@ class SkeletonCache:
         with self._lock:
             for r in roots:
                 self._held.pop(int(r), None)
+                self._encoded.pop(int(r), None)
 
     def has(self, root: int) -> bool:
         with self._lock:
@@ -50,6 +53,26 @@ class SkeletonCache:
             if self.seg.is_latest([root], self.seg.store.now())[0]:
                 self._held[root] = sk
         return sk
+
+    def encoded(self, root: int, key, make):
+        """`make()` (an encoding of the root's skeleton, which it may build), kept under `key`
+        while the skeleton is kept: a root not kept (not latest, or retired meanwhile) is
+        encoded afresh each time."""
+        root = int(root)
+        with self._lock:
+            found = self._encoded.get(root, {}).get(key)
+        if found is not None:
+            return found
+        value = make()
+        with self._lock:
+            if root in self._held:
+                self._encoded.setdefault(root, {})[key] = value
+        return value
+
+    def encoded_keys(self, root: int) -> list:
+        """The (version, format) keys of the root's kept encodings (tests read it)."""
+        with self._lock:
+            return list(self._encoded.get(int(root), {}))
 
     def compute(self, root: int, anchor_epoch: float = 0.0) -> Skeleton:
         """The skeleton, made now and not kept: for readers other than the skeleton service
