@@ -19,8 +19,16 @@ from .geometry import Geometry, unkey
 from .meta import GraphMeta
 from .sorting import distinct, stable_argsort
 
-L2_ATTRIBUTES = ("area_nm2", "chunk_intersect_count", "max_dt_nm", "mean_dt_nm", "pca",
-                 "pca_val", "rep_coord_nm", "size_nm3")
+L2_ATTRIBUTES = (
+    "area_nm2",
+    "chunk_intersect_count",
+    "max_dt_nm",
+    "mean_dt_nm",
+    "pca",
+    "pca_val",
+    "rep_coord_nm",
+    "size_nm3",
+)
 PCA_MIN_VOLUME = 1e7  # nm³: the real cache leaves pca out below 0.01 µm³
 _SYMMETRIC = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))  # a covariance's columns
 EIGH_BATCH = 1 << 14  # matrices solved at once: the temporaries stay in the CPU's cache
@@ -57,18 +65,33 @@ def piece_stats(geo: Geometry, pieces: np.ndarray) -> PieceStats:
     chunks = unkey(geo.piece_key[pieces])
     if seg.all():
         s = geo.piece_ref[pieces]
-        return cylinder_stats(geo.meta, geo.seg_a[s], geo.seg_b[s], geo.seg_radius[s],
-                              geo.piece_t0[pieces], geo.piece_t1[pieces], chunks)
+        return cylinder_stats(
+            geo.meta,
+            geo.seg_a[s],
+            geo.seg_b[s],
+            geo.seg_radius[s],
+            geo.piece_t0[pieces],
+            geo.piece_t1[pieces],
+            chunks,
+        )
     stats = PieceStats.empty(len(pieces))
     if seg.any():
         s = geo.piece_ref[pieces[seg]]
-        stats.put(seg, cylinder_stats(
-            geo.meta, geo.seg_a[s], geo.seg_b[s], geo.seg_radius[s],
-            geo.piece_t0[pieces[seg]], geo.piece_t1[pieces[seg]], chunks[seg]))
+        stats.put(
+            seg,
+            cylinder_stats(
+                geo.meta,
+                geo.seg_a[s],
+                geo.seg_b[s],
+                geo.seg_radius[s],
+                geo.piece_t0[pieces[seg]],
+                geo.piece_t1[pieces[seg]],
+                chunks[seg],
+            ),
+        )
     if (~seg).any():
         c = geo.piece_ref[pieces[~seg]]
-        stats.put(~seg, soma_stats(geo.meta, c, geo.soma_centre, geo.soma_radius,
-                                   chunks[~seg]))
+        stats.put(~seg, soma_stats(geo.meta, c, geo.soma_centre, geo.soma_radius, chunks[~seg]))
     return stats
 
 
@@ -100,8 +123,15 @@ def cylinder_stats(meta, a, b, radius, t0, t1, chunk) -> PieceStats:
                 faces[on, side] += cross[on]
     mid = (p0 + p1) / 2
     return PieceStats(
-        volume=np.pi * r2 * length, area=2 * np.pi * radius * length, centroid=mid, cov=cov,
-        max_dt=np.array(radius, float), mean_dt=radius / 3, rep=mid, faces=faces)
+        volume=np.pi * r2 * length,
+        area=2 * np.pi * radius * length,
+        centroid=mid,
+        cov=cov,
+        max_dt=np.array(radius, float),
+        mean_dt=radius / 3,
+        rep=mid,
+        faces=faces,
+    )
 
 
 _LATTICE_STEP = 0.2  # soma lattice spacing, in soma radii
@@ -133,7 +163,7 @@ def soma_stats(meta, cells, centre, radius, chunk, batch: int = 2000) -> PieceSt
     unique = distinct(cells)
     m = len(_LATTICE)
     for start in range(0, len(unique), batch):
-        group_cells = unique[start:start + batch]
+        group_cells = unique[start : start + batch]
         owner = np.repeat(group_cells, m)
         pts = centre[owner] + radius[owner, None] * np.tile(_LATTICE, (len(group_cells), 1))
         # (cell, chunk) then lattice order, by one sort: cells are increasing and points of
@@ -145,14 +175,16 @@ def soma_stats(meta, cells, centre, radius, chunk, batch: int = 2000) -> PieceSt
         want = key(np.searchsorted(group_cells, cells[sel]), chunk[sel])
         lo = np.searchsorted(k, want, "left")
         hi = np.searchsorted(k, want, "right")
-        sub = _lattice_group_stats(meta, pts, owner, centre, radius, lo, hi, chunk[sel],
-                                   cells[sel], voxel)
+        sub = _lattice_group_stats(
+            meta, pts, owner, centre, radius, lo, hi, chunk[sel], cells[sel], voxel
+        )
         stats.put(sel, sub)
     return stats
 
 
-def _lattice_group_stats(meta, pts, owner, centre, radius, lo, hi, chunk, first_cell,
-                         voxel) -> PieceStats:
+def _lattice_group_stats(
+    meta, pts, owner, centre, radius, lo, hi, chunk, first_cell, voxel
+) -> PieceStats:
     n = len(lo)
     count = (hi - lo).astype(np.int64)
     ends = np.cumsum(count)
@@ -169,8 +201,11 @@ def _lattice_group_stats(meta, pts, owner, centre, radius, lo, hi, chunk, first_
     centroid = np.stack([np.bincount(piece, p[:, i], n) for i in range(3)], 1) / safe[:, None]
     blur = step[first_cell] ** 2 / 12  # each lattice point stands for a cube of side step
     for k, (i, j) in enumerate(_SYMMETRIC):
-        stats.cov[:, k] = (np.bincount(piece, p[:, i] * p[:, j], n) / safe
-                           - centroid[:, i] * centroid[:, j] + (blur if i == j else 0))
+        stats.cov[:, k] = (
+            np.bincount(piece, p[:, i] * p[:, j], n) / safe
+            - centroid[:, i] * centroid[:, j]
+            + (blur if i == j else 0)
+        )
     stats.mean_dt = np.bincount(piece, dt, n) / safe
     shell = dt < step[c]
     stats.area = np.bincount(piece[shell], minlength=n) * step[first_cell] ** 2
@@ -199,8 +234,12 @@ def l2_attributes(meta: GraphMeta, stats: PieceStats, group: np.ndarray, n_group
     voxel = float(np.prod(meta.resolution))
     vol = np.bincount(group, stats.volume, n_groups)
     safe = np.maximum(vol, 1e-9)
-    centroid = np.stack([np.bincount(group, stats.volume * stats.centroid[:, i], n_groups)
-                         for i in range(3)], 1) / safe[:, None]
+    centroid = (
+        np.stack(
+            [np.bincount(group, stats.volume * stats.centroid[:, i], n_groups) for i in range(3)], 1
+        )
+        / safe[:, None]
+    )
     # Σ volume·(cov + c cᵀ) per node, then about the node's centroid
     cov = []
     for k, (i, j) in enumerate(_SYMMETRIC):
@@ -235,8 +274,9 @@ def l2_attributes(meta: GraphMeta, stats: PieceStats, group: np.ndarray, n_group
     res = np.asarray(meta.resolution, float)
     voxels = np.where(present, np.maximum(np.round(vol / voxel), 1), 0)
     area = np.round(np.bincount(group, stats.area, n_groups))
-    area = np.where(present, np.maximum(area, np.min([res[0] * res[1], res[0] * res[2],
-                                                      res[1] * res[2]])), 0)
+    area = np.where(
+        present, np.maximum(area, np.min([res[0] * res[1], res[0] * res[2], res[1] * res[2]])), 0
+    )
     return {
         "size_nm3": voxels * voxel,
         "area_nm2": area,
@@ -284,8 +324,10 @@ def eigh3(a00, a01, a02, a11, a12, a22):
     Returns ((λ0, λ1, λ2), (v0, v1, v2)) with each vector a tuple (x, y, z) of arrays."""
     entries = [np.asarray(x, dtype=float) for x in (a00, a01, a02, a11, a12, a22)]
     n = len(entries[0])
-    values, vectors = [np.empty(n) for _ in range(3)], [[np.empty(n) for _ in range(3)]
-                                                         for _ in range(3)]
+    values, vectors = (
+        [np.empty(n) for _ in range(3)],
+        [[np.empty(n) for _ in range(3)] for _ in range(3)],
+    )
     with np.errstate(divide="ignore", invalid="ignore"):  # diagonal rows, replaced below
         for lo in range(0, n, EIGH_BATCH):  # a long chain of array operations: cache-sized
             part = slice(lo, lo + EIGH_BATCH)
@@ -311,8 +353,11 @@ def _eigh3(a00, a01, a02, a11, a12, a22):
     b00, b11, b22 = a00 - q, a11 - q, a22 - q
     p = np.sqrt((b00 * b00 + b11 * b11 + b22 * b22 + 2 * off) / 6)
     safe_p = np.where(p > 0, p, 1.0)
-    det = (b00 * (b11 * b22 - a12 * a12) - a01 * (a01 * b22 - a12 * a02)
-           + a02 * (a01 * a12 - b11 * a02)) / safe_p**3
+    det = (
+        b00 * (b11 * b22 - a12 * a12)
+        - a01 * (a01 * b22 - a12 * a02)
+        + a02 * (a01 * a12 - b11 * a02)
+    ) / safe_p**3
     half = np.clip(det / 2, -1, 1)
     angle = np.arccos(half) / 3
     # The most isolated value is the largest when half ≥ 0, else the smallest.
@@ -358,10 +403,14 @@ def _eigh3(a00, a01, a02, a11, a12, a22):
     for i, j in ((0, 1), (1, 2), (0, 1)):  # only near-equal values can come out of order
         swap = values[i] > values[j]
         if swap.any():
-            values[i], values[j] = np.where(swap, values[j], values[i]), np.where(
-                swap, values[i], values[j])
-            vectors[i], vectors[j] = _pick(swap, vectors[j], vectors[i]), _pick(
-                swap, vectors[i], vectors[j])
+            values[i], values[j] = (
+                np.where(swap, values[j], values[i]),
+                np.where(swap, values[i], values[j]),
+            )
+            vectors[i], vectors[j] = (
+                _pick(swap, vectors[j], vectors[i]),
+                _pick(swap, vectors[i], vectors[j]),
+            )
     # a diagonal matrix (or a multiple of the identity) is its own decomposition
     diag = off == 0
     if diag.any():

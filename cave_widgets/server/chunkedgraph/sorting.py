@@ -43,14 +43,16 @@ def lexsort2(minor: np.ndarray, major: np.ndarray) -> np.ndarray:
     [0, 1]: an argsort of major·4 + minor, checked to be exact (else np.lexsort)."""
     major = np.asarray(major)
     minor = np.asarray(minor, float)
-    if len(major) and (major.min() < 0 or minor.min() < 0 or minor.max() > 1
-                       or major.max() > 2**40):
+    if len(major) and (
+        major.min() < 0 or minor.min() < 0 or minor.max() > 1 or major.max() > 2**40
+    ):
         return np.lexsort((minor, major))
     order = np.argsort(major * 4.0 + minor)
     a, t = major[order], minor[order]
     same = a[1:] == a[:-1]
     # equal keys (ties, or close values rounding alike) may come in any order: exact only if
     # they came as lexsort orders them
-    ok = (a[1:] >= a[:-1]).all() and not (same & ((t[1:] < t[:-1]) | (
-        (t[1:] == t[:-1]) & (order[1:] < order[:-1])))).any()
+    ok = (a[1:] >= a[:-1]).all() and not (
+        same & ((t[1:] < t[:-1]) | ((t[1:] == t[:-1]) & (order[1:] < order[:-1])))
+    ).any()
     return order if ok else np.lexsort((minor, major))
