@@ -7,7 +7,7 @@ import numpy as np
 from starlette.responses import Response
 
 from ..wire.l2rows import rows_as_dicts
-from .chunkedgraph.geometry import L2_ATTRIBUTES
+from .chunkedgraph.l2stats import L2_ATTRIBUTES
 from .chunkedgraph_http import body_ids, check_table, pcg_json
 from .context import Call, route_options
 from .demo import catalog

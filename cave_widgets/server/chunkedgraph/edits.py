@@ -20,20 +20,27 @@ ROOT_STEP = 1_009
 
 
 def components(nodes: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Connected-component label (an index into nodes) of each node, for edges a–b."""
+    """Connected-component label (an index into nodes) of each node, for edges a–b: the
+    smallest index in the node's component. Rounds of hooking (every root with an edge to a
+    smaller root points at the smallest such root), pointer jumping to the roots, and
+    contracting the edges onto the roots; pointers only go down, so a root is its tree's
+    smallest index."""
     nodes = np.asarray(nodes, dtype=np.uint64)
     label = np.arange(len(nodes))
-    if len(a) == 0:
-        return label
-    ia, ib = np.searchsorted(nodes, a), np.searchsorted(nodes, b)
-    while True:
-        low = np.minimum(label[ia], label[ib])
-        before = label.copy()
-        np.minimum.at(label, ia, low)
-        np.minimum.at(label, ib, low)
-        label = label[label]  # pointer jumping
-        if np.array_equal(label, before):
-            return label
+    ea, eb = np.searchsorted(nodes, a), np.searchsorted(nodes, b)
+    while len(ea):
+        la, lb = label[ea], label[eb]
+        cross = la != lb
+        if not cross.any():
+            break
+        ea, eb = np.minimum(la[cross], lb[cross]), np.maximum(la[cross], lb[cross])
+        np.minimum.at(label, eb, ea)
+        while True:
+            up = label[label]
+            if np.array_equal(up, label):
+                break
+            label = up
+    return label
 
 
 class Allocators:

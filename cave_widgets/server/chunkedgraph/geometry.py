@@ -23,19 +23,21 @@ Entry points for other work:
   make up a set of supervoxels, for meshes (marching cubes of the labels, or tubes around the
   capsules) and skeletons (the capsules' centre lines).
 
-Level-2 cache attributes are computed analytically from the pieces (``piece_stats`` and
-``l2_attributes``): a capsule piece is a cylinder, a soma piece is sampled on a lattice.
+Level-2 cache attributes are computed analytically from the pieces in l2stats.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from .meta import GraphMeta
+from .sorting import lexsort2
 
 KEY_BITS = 20  # per axis in a packed chunk key (level-2 chunk coordinates are < 2**10)
+LABEL_BATCH = 1 << 15  # points labelled at once: the candidates' temporaries stay in cache
 
 
 def chunk_key(chunk) -> np.ndarray:
@@ -76,7 +78,7 @@ def segment_pieces(meta: GraphMeta, a: np.ndarray, b: np.ndarray):
     seg = np.concatenate(seg_parts)
     t = np.concatenate(t_parts)
     axis = np.concatenate(axis_parts)
-    order = np.lexsort((t, seg))
+    order = lexsort2(t, seg)
     seg, t, axis = seg[order], t[order], axis[order]
     last = np.r_[seg[1:] != seg[:-1], True]
     t1 = np.where(last, 1.0, np.r_[t[1:], 1.0])
@@ -162,28 +164,8 @@ class Geometry:
         """The supervoxel id at each point (nm), 0 where no cell is."""
         p = np.asarray(points_nm, dtype=float).reshape(-1, 3)
         out = np.zeros(len(p), dtype=np.uint64)
-        if len(p) == 0:
-            return out
-        chunk = self.meta.chunk_of_nm(p)
-        inside = np.all((chunk >= 0) & (chunk < self.meta.grid_shape), axis=1)
-        key = chunk_key(np.where(inside[:, None], chunk, 0))
-        lo = np.searchsorted(self.piece_key, key, "left")
-        hi = np.searchsorted(self.piece_key, key, "right")
-        count = np.where(inside, hi - lo, 0)
-        point = np.repeat(np.arange(len(p)), count)
-        if len(point) == 0:
-            return out
-        cand = np.repeat(lo, count) + (np.arange(len(point))
-                                       - np.repeat(np.cumsum(count) - count, count))
-        depth = self._depth(p[point], cand)
-        ok = depth <= 0
-        point, cand, depth = point[ok], cand[ok], depth[ok]
-        if len(point) == 0:
-            return out
-        order = np.lexsort((self.piece_sv[cand], depth, point))
-        point, cand = point[order], cand[order]
-        first = np.r_[True, point[1:] != point[:-1]]
-        out[point[first]] = self.piece_sv[cand[first]]
+        for lo in range(0, len(p), LABEL_BATCH):
+            out[lo:lo + LABEL_BATCH] = self._primitives.label(p[lo:lo + LABEL_BATCH])
         return out
 
     def supervoxel_at_voxels(self, points, resolution) -> np.ndarray:
@@ -192,19 +174,12 @@ class Geometry:
 
     def _depth(self, p: np.ndarray, cand: np.ndarray) -> np.ndarray:
         """distance − radius of points p to the primitives of pieces `cand`."""
-        kind, ref = self.piece_kind[cand], self.piece_ref[cand]
-        depth = np.empty(len(p))
-        soma = kind == 1
-        if soma.any():
-            r = ref[soma]
-            depth[soma] = (np.linalg.norm(p[soma] - self.soma_centre[r], axis=1)
-                           - self.soma_radius[r])
-        seg = ~soma
-        if seg.any():
-            s = ref[seg]
-            depth[seg] = point_segment_distance(p[seg], self.seg_a[s], self.seg_b[s]) \
-                - self.seg_radius[s]
-        return depth
+        prims = self._primitives
+        return prims.depth(np.asarray(p, float), prims.of_piece[cand])
+
+    @cached_property
+    def _primitives(self) -> _Primitives:
+        return _Primitives(self)
 
     def labels_in_box(self, lo_nm, hi_nm, step_nm) -> np.ndarray:
         """Supervoxel ids on the grid lo + (i + ½)·step inside [lo, hi): shape (nx, ny, nz)."""
@@ -227,23 +202,94 @@ class Geometry:
         }
 
     def pieces_of(self, svs) -> np.ndarray:
-        """Indices of the pieces of supervoxels `svs`."""
-        return np.flatnonzero(np.isin(self.piece_sv, np.asarray(svs, dtype=np.uint64)))
+        """Indices of the pieces of supervoxels `svs`, ascending."""
+        svs = np.unique(np.asarray(svs, dtype=np.uint64))
+        return np.sort(self.pieces_by_sv(svs)[1])
 
-    def piece_stats(self, pieces: np.ndarray) -> PieceStats:
-        seg = self.piece_kind[pieces] == 0
-        chunks = unkey(self.piece_key[pieces])
-        stats = PieceStats.empty(len(pieces))
-        if seg.any():
-            s = self.piece_ref[pieces[seg]]
-            stats.put(seg, cylinder_stats(
-                self.meta, self.seg_a[s], self.seg_b[s], self.seg_radius[s],
-                self.piece_t0[pieces[seg]], self.piece_t1[pieces[seg]], chunks[seg]))
-        if (~seg).any():
-            c = self.piece_ref[pieces[~seg]]
-            stats.put(~seg, soma_stats(self.meta, c, self.soma_centre, self.soma_radius,
-                                       chunks[~seg]))
-        return stats
+    def pieces_by_sv(self, svs) -> tuple[np.ndarray, np.ndarray]:
+        """The pieces of each of `svs` in turn (each one's in piece order), and how many each
+        has: (count per supervoxel, piece indices)."""
+        order, sorted_sv = self._sv_index
+        svs = np.asarray(svs, dtype=np.uint64)
+        lo = np.searchsorted(sorted_sv, svs, "left")
+        count = np.searchsorted(sorted_sv, svs, "right") - lo
+        ends = np.cumsum(count)
+        n = int(ends[-1]) if len(ends) else 0
+        return count, order[np.arange(n) + np.repeat(lo - (ends - count), count)]
+
+    @cached_property
+    def _sv_index(self) -> tuple[np.ndarray, np.ndarray]:
+        order = np.argsort(self.piece_sv, kind="stable")
+        return order, self.piece_sv[order]
+
+
+class _Primitives:
+    """The geometry arranged for labelling points: every primitive as one row (a, b − a,
+    |b − a|², radius; a soma is a capsule of length 0 at its centre), and the pieces of every
+    level-2 chunk of the grid as a range of the (chunk-sorted) pieces, found by indexing a
+    dense table instead of a binary search."""
+
+    def __init__(self, geo: Geometry):
+        n_seg = len(geo.seg_a)
+        ab = np.concatenate([geo.seg_b - geo.seg_a, np.zeros_like(geo.soma_centre)])
+        length2 = np.maximum(np.einsum("ij,ij->i", ab, ab), 1e-12)
+        self.rows = np.concatenate([
+            np.concatenate([geo.seg_a, geo.soma_centre]), ab, length2[:, None],
+            np.concatenate([geo.seg_radius, geo.soma_radius]).astype(float)[:, None]], axis=1)
+        self.of_piece = np.where(geo.piece_kind == 0, geo.piece_ref, geo.piece_ref + n_seg)
+        meta = geo.meta
+        self.grid = np.asarray(meta.grid_shape, dtype=np.int64)
+        self.resolution = np.asarray(meta.resolution, float)
+        self.offset = np.asarray(meta.voxel_offset, float)
+        self.chunk_size = np.asarray(meta.chunk_size, float)
+        chunk = unkey(geo.piece_key)
+        inside = np.flatnonzero(np.all((chunk >= 0) & (chunk < self.grid), axis=1))
+        # pieces are sorted by chunk key, which orders chunks as the flat index below does
+        flat = self._flat(chunk[inside])
+        cells = int(np.prod(self.grid))
+        self.start = np.zeros(cells + 1, np.int32 if len(inside) < 2**31 else np.int64)
+        np.cumsum(np.bincount(flat, minlength=cells), out=self.start[1:])
+        whole = len(inside) == len(geo.piece_key)
+        self.cand_prim = self.of_piece if whole else self.of_piece[inside]
+        self.cand_sv = geo.piece_sv if whole else geo.piece_sv[inside]
+
+    def _flat(self, chunk: np.ndarray) -> np.ndarray:
+        return (chunk[:, 0] * self.grid[1] + chunk[:, 1]) * self.grid[2] + chunk[:, 2]
+
+    def depth(self, p: np.ndarray, prim: np.ndarray) -> np.ndarray:
+        """distance − radius of points p (one per row of prim) to primitives prim."""
+        row = self.rows[prim]
+        d = p - row[:, 0:3]
+        ab = row[:, 3:6]
+        t = np.einsum("ij,ij->i", d, ab) / row[:, 6]
+        np.clip(t, 0, 1, out=t)
+        d -= t[:, None] * ab
+        return np.sqrt(np.einsum("ij,ij->i", d, d)) - row[:, 7]
+
+    def label(self, p: np.ndarray) -> np.ndarray:
+        """supervoxel_at for one batch: per point the candidate pieces of its chunk, the
+        smallest depth, and among the pieces at that depth the smallest supervoxel id."""
+        out = np.zeros(len(p), dtype=np.uint64)
+        # as meta.chunk_of_nm
+        chunk = np.floor((p / self.resolution - self.offset) / self.chunk_size).astype(np.int64)
+        inside = np.all((chunk >= 0) & (chunk < self.grid), axis=1)
+        flat = np.where(inside, self._flat(chunk), 0)
+        lo = self.start[flat]
+        count = np.where(inside, self.start[flat + 1] - lo, 0)
+        ends = np.cumsum(count)
+        n = int(ends[-1]) if len(ends) else 0
+        if n == 0:
+            return out
+        first = ends - count
+        cand = np.arange(n) + np.repeat(lo - first, count)
+        depth = self.depth(np.repeat(p, count, axis=0), self.cand_prim[cand])
+        has = count > 0
+        first, count = first[has], count[has]
+        best = np.minimum.reduceat(depth, first)
+        sv = np.where(depth == np.repeat(best, count), self.cand_sv[cand],
+                      np.iinfo(np.uint64).max)
+        out[has] = np.where(best <= 0, np.minimum.reduceat(sv, first), 0)
+        return out
 
 
 def point_segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -251,179 +297,3 @@ def point_segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.nd
     length2 = np.maximum(np.einsum("ij,ij->i", ab, ab), 1e-12)
     t = np.clip(np.einsum("ij,ij->i", p - a, ab) / length2, 0, 1)
     return np.linalg.norm(p - (a + t[:, None] * ab), axis=1)
-
-
-# --- level-2 cache attributes ----------------------------------------------------------------
-
-
-@dataclass
-class PieceStats:
-    """Per-piece moments, summed per level-2 node by l2_attributes."""
-
-    volume: np.ndarray  # nm³
-    area: np.ndarray  # nm², faces on the chunk border excluded
-    centroid: np.ndarray  # (n, 3) nm
-    cov: np.ndarray  # (n, 3, 3) about the centroid, per unit volume
-    max_dt: np.ndarray
-    mean_dt: np.ndarray
-    rep: np.ndarray  # (n, 3) a point inside the piece
-    faces: np.ndarray  # (n, 6) voxels on the chunk faces: x_lo, y_lo, z_lo, x_hi, y_hi, z_hi
-
-    @classmethod
-    def empty(cls, n: int) -> PieceStats:
-        z = np.zeros
-        return cls(z(n), z(n), z((n, 3)), z((n, 3, 3)), z(n), z(n), z((n, 3)), z((n, 6)))
-
-    def put(self, mask, other: PieceStats) -> None:
-        for name in self.__dataclass_fields__:
-            getattr(self, name)[mask] = getattr(other, name)
-
-
-def cylinder_stats(meta, a, b, radius, t0, t1, chunk) -> PieceStats:
-    """A capsule piece as a cylinder of `radius` from a+t0·ab to a+t1·ab."""
-    ab = b - a
-    p0, p1 = a + t0[:, None] * ab, a + t1[:, None] * ab
-    length = np.linalg.norm(p1 - p0, axis=1)
-    u = ab / np.maximum(np.linalg.norm(ab, axis=1), 1e-9)[:, None]
-    uu = u[:, :, None] * u[:, None, :]
-    r2 = radius**2
-    cov = (length**2 / 12)[:, None, None] * uu + (r2 / 4)[:, None, None] * (np.eye(3) - uu)
-    faces = np.zeros((len(a), 6))
-    res = np.asarray(meta.resolution, float)
-    face_voxel = np.array([res[1] * res[2], res[0] * res[2], res[0] * res[1]])
-    lo, hi = meta.chunk_box_nm(chunk)
-    for point in (p0, p1):
-        for axis in range(3):
-            on_lo = np.isclose(point[:, axis], lo[:, axis], atol=1e-6)
-            on_hi = np.isclose(point[:, axis], hi[:, axis], atol=1e-6)
-            cross = np.pi * r2 / face_voxel[axis]
-            faces[on_lo, axis] += cross[on_lo]
-            faces[on_hi, axis + 3] += cross[on_hi]
-    mid = (p0 + p1) / 2
-    return PieceStats(
-        volume=np.pi * r2 * length, area=2 * np.pi * radius * length, centroid=mid, cov=cov,
-        max_dt=radius.copy(), mean_dt=radius / 3, rep=mid, faces=faces)
-
-
-_LATTICE_STEP = 0.2  # soma lattice spacing, in soma radii
-
-
-def _unit_lattice() -> np.ndarray:
-    g = np.arange(-1 + _LATTICE_STEP / 2, 1, _LATTICE_STEP)
-    pts = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
-    return pts[np.linalg.norm(pts, axis=1) <= 1]
-
-
-_LATTICE = _unit_lattice()
-
-
-def soma_stats(meta, cells, centre, radius, chunk, batch: int = 2000) -> PieceStats:
-    """Soma ∩ chunk for pieces (cell, chunk) of balls centre[cell], radius[cell], measured on
-    a lattice of each ball; a sliver without a lattice point gets one voxel at the point of
-    the ball nearest the chunk."""
-    cells = np.asarray(cells, dtype=np.int64)
-    stats = PieceStats.empty(len(cells))
-    voxel = float(np.prod(meta.resolution))
-    unique = np.unique(cells)
-    m = len(_LATTICE)
-    for start in range(0, len(unique), batch):
-        group_cells = unique[start:start + batch]
-        owner = np.repeat(group_cells, m)
-        pts = centre[owner] + radius[owner, None] * np.tile(_LATTICE, (len(group_cells), 1))
-        key = owner * (1 << 3 * KEY_BITS) + chunk_key(meta.chunk_of_nm(pts))
-        order = np.argsort(key, kind="stable")
-        key, owner, pts = key[order], owner[order], pts[order]
-        sel = np.isin(cells, group_cells)
-        want_key = cells[sel] * (1 << 3 * KEY_BITS) + chunk_key(chunk[sel])
-        lo = np.searchsorted(key, want_key, "left")
-        hi = np.searchsorted(key, want_key, "right")
-        sub = _lattice_group_stats(meta, pts, owner, centre, radius, lo, hi, chunk[sel],
-                                   cells[sel], voxel)
-        stats.put(sel, sub)
-    return stats
-
-
-def _lattice_group_stats(meta, pts, owner, centre, radius, lo, hi, chunk, first_cell,
-                         voxel) -> PieceStats:
-    n = len(lo)
-    count = (hi - lo).astype(np.int64)
-    piece = np.repeat(np.arange(n), count)
-    idx = np.repeat(lo, count) + (np.arange(len(piece)) - np.repeat(np.cumsum(count) - count,
-                                                                    count))
-    p, c = pts[idx], owner[idx]
-    step = _LATTICE_STEP * radius
-    dt = radius[c] - np.linalg.norm(p - centre[c], axis=1)
-    stats = PieceStats.empty(n)
-    safe = np.maximum(count, 1).astype(float)
-    box_lo, box_hi = meta.chunk_box_nm(chunk)
-    sliver = np.clip(centre[first_cell], box_lo + 1, box_hi - 1)
-    stats.volume = np.where(count > 0, count * step[first_cell] ** 3, voxel)
-    centroid = np.stack([np.bincount(piece, p[:, i], n) for i in range(3)], 1) / safe[:, None]
-    second = np.zeros((n, 3, 3))
-    np.add.at(second, piece, p[:, :, None] * p[:, None, :])
-    stats.cov = (second / safe[:, None, None] - centroid[:, :, None] * centroid[:, None, :]
-                 + np.eye(3) * (step[first_cell] ** 2 / 12)[:, None, None])
-    np.maximum.at(stats.max_dt, piece, dt)
-    stats.mean_dt = np.bincount(piece, dt, n) / safe
-    shell = dt < step[c]
-    stats.area = np.bincount(piece[shell], minlength=n) * step[first_cell] ** 2
-    stats.rep = sliver
-    if len(piece):
-        order = np.lexsort((-dt, piece))
-        first = order[np.r_[True, piece[order][1:] != piece[order][:-1]]]
-        stats.rep[piece[first]] = p[first]
-    empty = count == 0
-    stats.centroid = np.where(empty[:, None], sliver, centroid)
-    stats.cov[empty] = 0
-    return stats
-
-
-L2_ATTRIBUTES = ("area_nm2", "chunk_intersect_count", "max_dt_nm", "mean_dt_nm", "pca",
-                 "pca_val", "rep_coord_nm", "size_nm3")
-PCA_MIN_VOLUME = 1e7  # nm³: the real cache leaves pca out below 0.01 µm³
-
-
-def l2_attributes(meta: GraphMeta, stats: PieceStats, group: np.ndarray, n_groups: int) -> dict:
-    """Level-2 attributes of groups of pieces (group[i] = the level-2 node of piece i)."""
-    voxel = float(np.prod(meta.resolution))
-    vol = np.bincount(group, stats.volume, n_groups)
-    safe = np.maximum(vol, 1e-9)
-    centroid = np.stack([np.bincount(group, stats.volume * stats.centroid[:, i], n_groups)
-                         for i in range(3)], 1) / safe[:, None]
-    second = np.zeros((n_groups, 3, 3))
-    outer = stats.cov + stats.centroid[:, :, None] * stats.centroid[:, None, :]
-    np.add.at(second, group, stats.volume[:, None, None] * outer)
-    cov = second / safe[:, None, None] - centroid[:, :, None] * centroid[:, None, :]
-    values, vectors = np.linalg.eigh(cov)
-    values, vectors = values[:, ::-1].clip(0), vectors[:, :, ::-1]
-    n_points = np.minimum(vol / voxel, 10_000)
-    max_dt = np.zeros(n_groups)
-    np.maximum.at(max_dt, group, stats.max_dt)
-    mean_dt = np.bincount(group, stats.volume * stats.mean_dt, n_groups) / safe
-    faces = np.zeros((n_groups, 6))
-    np.add.at(faces, group, stats.faces)
-    # rep_coord: the piece point nearest the node's centroid (always inside the node).
-    dist = np.linalg.norm(stats.rep - centroid[group], axis=1)
-    order = np.lexsort((dist, group))
-    first = order[np.r_[True, group[order][1:] != group[order][:-1]]]
-    rep = np.zeros((n_groups, 3))
-    rep[group[first]] = stats.rep[first]
-    # A node holds at least the voxel its piece passes through (a capsule clipping a chunk
-    # corner is thinner than a voxel but still labels one), and a voxel set that does not
-    # fill its chunk has at least one face inside it: no level-2 node is empty.
-    present = np.bincount(group, minlength=n_groups) > 0
-    res = np.asarray(meta.resolution, float)
-    voxels = np.where(present, np.maximum(np.round(vol / voxel), 1), 0)
-    area = np.round(np.bincount(group, stats.area, n_groups))
-    area = np.where(present, np.maximum(area, np.min([res[0] * res[1], res[0] * res[2],
-                                                      res[1] * res[2]])), 0)
-    return {
-        "size_nm3": voxels * voxel,
-        "area_nm2": area,
-        "max_dt_nm": np.round(max_dt),
-        "mean_dt_nm": mean_dt,
-        "rep_coord_nm": rep,
-        "pca": np.transpose(vectors, (0, 2, 1)),  # rows = components
-        "pca_val": np.sqrt(values * n_points[:, None]),
-        "chunk_intersect_count": np.minimum(np.round(faces), 65535).reshape(-1, 2, 3),
-    }

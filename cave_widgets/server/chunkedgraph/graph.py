@@ -126,14 +126,21 @@ class Graph:
         self.members = Grouped(sv_root.values, members)
         del keys
         self.lock = threading.RLock()  # one writer at a time; readers take no lock
-        self._created_keys, self._created_t = self._node_creation()
+        self._creation = None
 
-    def _node_creation(self):
-        keys, t, values = self.parent.rows()
-        order = np.lexsort((t, values))
-        v, tt = values[order], t[order]
-        first = np.r_[True, v[1:] != v[:-1]]
-        return v[first], tt[first]
+    def _node_creation(self) -> tuple[np.ndarray, np.ndarray]:
+        """(node, when it first became a parent), sorted by node; made on first use (the
+        demo build never asks), under the writers' lock so no edit runs meanwhile. Nodes that
+        edits make later are noted by note_created."""
+        if self._creation is None:
+            with self.lock:
+                if self._creation is None:
+                    keys, t, values = self.parent.rows()
+                    order = np.lexsort((t, values))
+                    v, tt = values[order], t[order]
+                    first = np.r_[True, v[1:] != v[:-1]]
+                    self._creation = v[first], tt[first]
+        return self._creation
 
     # --- what kind of id ----------------------------------------------------------------
 
@@ -161,10 +168,11 @@ class Graph:
             out[np.flatnonzero(root)[known]] = self.roots.created[idx[known]]
         mid = ~sv & ~root
         if mid.any():
-            i = np.clip(np.searchsorted(self._created_keys, ids[mid]), 0,
-                        max(len(self._created_keys) - 1, 0))
-            ok = self._created_keys[i] == ids[mid]
-            out[np.flatnonzero(mid)[ok]] = self._created_t[i[ok]]
+            created_keys, created_t = self._node_creation()
+            i = np.clip(np.searchsorted(created_keys, ids[mid]), 0,
+                        max(len(created_keys) - 1, 0))
+            ok = created_keys[i] == ids[mid]
+            out[np.flatnonzero(mid)[ok]] = created_t[i[ok]]
             for j in np.flatnonzero(mid)[~ok]:
                 extra = self._new_nodes.get(int(ids[j])) if hasattr(self, "_new_nodes") else None
                 if extra is not None:

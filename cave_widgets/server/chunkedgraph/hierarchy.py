@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .meta import GraphMeta
+from .sorting import inverse, stable_argsort
 
 # allocate(layer, chunk coords (k, 3), children per group) -> k new ids (uint64)
 Allocator = Callable[[int, np.ndarray, list], np.ndarray]
@@ -28,16 +29,21 @@ def build(meta: GraphMeta, obj: np.ndarray, l2_ids: np.ndarray, allocate: Alloca
     row) for every parent pointer below the root, and the created nodes' layers."""
     ids = np.asarray(l2_ids, dtype=np.uint64)
     obj = np.asarray(obj, dtype=np.int64)
+    # The frontier is kept sorted by id (a new node's layer, in the id's top bits, is above
+    # every frontier node's), so a stable sort by (object, chunk) orders it as
+    # (object, chunk, id) without sorting the ids again.
+    last = ids, obj  # the frontier as the layer that last made nodes left it (roots' children)
+    by_id = np.argsort(ids, kind="stable")
+    ids, obj = ids[by_id], obj[by_id]
     c2 = meta.chunk(ids)  # level-2 scale coordinates
-    layer_of = np.full(len(ids), 2)
     children_out, parents_out, obj_out = [], [], []
     for layer in range(3, meta.n_layers):
         shift = layer - 2
         cl = c2 >> shift
-        order = np.lexsort((ids, cl[:, 2], cl[:, 1], cl[:, 0], obj))
-        ids, obj, c2, cl, layer_of = ids[order], obj[order], c2[order], cl[order], \
-            layer_of[order]
-        new_group = np.r_[True, (obj[1:] != obj[:-1]) | np.any(cl[1:] != cl[:-1], axis=1)]
+        key = _group_key(obj, cl)
+        order = stable_argsort(key)
+        skey = key[order]
+        new_group = np.r_[True, skey[1:] != skey[:-1]]
         group = np.cumsum(new_group) - 1
         size = np.bincount(group)
         multi = size[group] >= 2
@@ -45,24 +51,45 @@ def build(meta: GraphMeta, obj: np.ndarray, l2_ids: np.ndarray, allocate: Alloca
             continue
         starts = np.flatnonzero(new_group)
         groups = np.flatnonzero(size >= 2)
-        members = ([ids[starts[g]:starts[g] + size[g]] for g in groups]
+        first = order[starts[groups]]  # one member of each new node's group
+        members = ([ids[order[starts[g]:starts[g] + size[g]]] for g in groups]
                    if getattr(allocate, "needs_members", True) else None)
-        new_ids = allocate(layer, cl[starts[groups]], members)
-        parent = new_ids[np.searchsorted(groups, group[multi])]
-        children_out.append(ids[multi])
-        parents_out.append(parent)
-        obj_out.append(obj[multi])
-        # the frontier: nodes left alone, and the new nodes
-        keep = ~multi
-        ids = np.concatenate([ids[keep], new_ids])
-        obj = np.concatenate([obj[keep], obj[starts[groups]]])
-        c2 = np.concatenate([c2[keep], cl[starts[groups]] << shift])
-        layer_of = np.concatenate([layer_of[keep], np.full(len(groups), layer)])
-    children_out.append(ids)
-    parents_out.append(np.full(len(ids), -1, dtype=np.int64).astype(np.uint64))
-    obj_out.append(obj)
+        new_ids = allocate(layer, cl[first], members)
+        moved = order[multi]  # in (object, chunk, id) order, each group's rows together
+        children_out.append(ids[moved])
+        parents_out.append(np.repeat(new_ids, size[groups]))
+        obj_out.append(obj[moved])
+        alone = order[~multi]
+        last = np.concatenate([ids[alone], new_ids]), np.concatenate([obj[alone], obj[first]])
+        # the frontier: nodes left alone (still in id order), and the new nodes
+        keep = np.ones(len(ids), bool)
+        keep[moved] = False
+        fresh = first[np.argsort(new_ids, kind="stable")]
+        new_sorted = np.sort(new_ids)
+        ids = np.concatenate([ids[keep], new_sorted])
+        obj = np.concatenate([obj[keep], obj[fresh]])
+        c2 = np.concatenate([c2[keep], cl[fresh] << shift])
+    children_out.append(last[0])
+    parents_out.append(np.full(len(last[0]), -1, dtype=np.int64).astype(np.uint64))
+    obj_out.append(last[1])
     return (np.concatenate(children_out).astype(np.uint64),
             np.concatenate(parents_out).astype(np.uint64), np.concatenate(obj_out))
+
+
+def _group_key(obj: np.ndarray, cl: np.ndarray) -> np.ndarray:
+    """(object, chunk x, y, z) as one integer, ordered as the tuples are."""
+    if len(obj) == 0:
+        return np.zeros(0, np.int64)
+    bits = [max(int(v).bit_length(), 1) for v in cl.max(0)]
+    if int(obj.max()).bit_length() + sum(bits) > 62:  # too wide: the rank of each tuple
+        order = np.lexsort((cl[:, 2], cl[:, 1], cl[:, 0], obj))
+        o, c = obj[order], cl[order]
+        rank = np.cumsum(np.r_[False, (o[1:] != o[:-1]) | np.any(c[1:] != c[:-1], axis=1)])
+        return rank[inverse(order)]
+    key = obj.astype(np.int64)
+    for axis in range(3):
+        key = (key << bits[axis]) | cl[:, axis]
+    return key
 
 
 ROOT = np.uint64(2**64 - 1)  # the placeholder build() returns for "the object's root"

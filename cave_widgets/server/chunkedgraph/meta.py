@@ -81,22 +81,21 @@ class GraphMeta:
         layers = self.layer(ids)
         out = np.zeros(ids.shape + (3,), dtype=np.int64)
         s = 64 - LAYER_BITS
-        for layer in np.unique(layers):
-            b = self.bits(int(layer))
-            sel = layers == layer
+        for layer, sel in _by_layer(layers):
+            b = self.bits(layer)
             mask = np.uint64((1 << b) - 1)
+            mine = ids[sel]
             for axis in range(3):
                 shift = np.uint64(s - (axis + 1) * b)
-                out[sel, axis] = ((ids[sel] >> shift) & mask).astype(np.int64)
+                out[sel, axis] = ((mine >> shift) & mask).astype(np.int64)
         return out
 
     def segment(self, ids) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.uint64)
         layers = self.layer(ids)
         out = np.zeros(ids.shape, dtype=np.uint64)
-        for layer in np.unique(layers):
-            sel = layers == layer
-            out[sel] = ids[sel] & np.uint64((1 << self.segment_bits(int(layer))) - 1)
+        for layer, sel in _by_layer(layers):
+            out[sel] = ids[sel] & np.uint64((1 << self.segment_bits(layer)) - 1)
         return out
 
     def l2_scale_chunk(self, ids) -> np.ndarray:
@@ -137,6 +136,20 @@ class GraphMeta:
             "n_bits_for_layer_id": LAYER_BITS,
             "cv_mip": 0,
         }
+
+
+def _by_layer(layers: np.ndarray):
+    """(layer, selection) for each layer present; the whole array when there is one."""
+    if layers.size == 0:
+        return
+    lo, hi = int(layers.min()), int(layers.max())
+    if lo == hi:
+        yield lo, Ellipsis
+        return
+    for layer in range(lo, hi + 1):
+        sel = layers == layer
+        if sel.any():
+            yield layer, sel
 
 
 def parse_bounds(text: str, meta: GraphMeta) -> tuple[np.ndarray, np.ndarray]:

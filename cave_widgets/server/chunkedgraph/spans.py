@@ -15,10 +15,14 @@ DEDUP_ABOVE = 4096  # ids per lookup above which `at` sorts and de-duplicates fi
 
 class SpanIndex:
     def __init__(self, keys: np.ndarray, t_from: np.ndarray, values: np.ndarray):
-        order = np.lexsort((t_from, keys))
-        self.keys = np.asarray(keys, dtype=np.uint64)[order]
-        self.t_from = np.asarray(t_from, dtype=float)[order]
-        self.values = np.asarray(values, dtype=np.uint64)[order]
+        keys = np.asarray(keys, dtype=np.uint64)
+        t_from = np.asarray(t_from, dtype=float)
+        values = np.asarray(values, dtype=np.uint64)
+        if len(keys) > 1 and not _by_key_then_time(keys, t_from):
+            order = (np.argsort(keys, kind="stable") if (t_from == t_from[0]).all()
+                     else np.lexsort((t_from, keys)))
+            keys, t_from, values = keys[order], t_from[order], values[order]
+        self.keys, self.t_from, self.values = keys, t_from, values
         self.overlay: dict[int, list[tuple[float, int]]] = {}
         self._overlay_sorted = None
 
@@ -114,6 +118,12 @@ class SpanIndex:
         return keys[order], t_from[order], values[order]
 
 
+def _by_key_then_time(keys: np.ndarray, t: np.ndarray) -> bool:
+    """Whether rows are already sorted by key, then time."""
+    step = keys[1:] > keys[:-1]
+    return bool((step | ((keys[1:] == keys[:-1]) & (t[1:] >= t[:-1]))).all())
+
+
 def _member(keys: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """keys ∈ sorted_set, by binary search (no hashing or sorting of keys)."""
     if len(sorted_set) == 0:
@@ -127,10 +137,15 @@ class Grouped:
     base CSR plus added keys."""
 
     def __init__(self, keys: np.ndarray, members: np.ndarray):
-        order = np.argsort(np.asarray(keys, dtype=np.uint64), kind="stable")
-        keys = np.asarray(keys, dtype=np.uint64)[order]
-        self.members = np.asarray(members, dtype=np.uint64)[order]
-        self.keys, start = np.unique(keys, return_index=True)
+        keys = np.asarray(keys, dtype=np.uint64)
+        members = np.asarray(members, dtype=np.uint64)
+        if len(keys) > 1 and (keys[1:] < keys[:-1]).any():
+            order = np.argsort(keys, kind="stable")
+            keys, members = keys[order], members[order]
+        self.members = members
+        start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else \
+            np.zeros(0, np.int64)
+        self.keys = keys[start]
         self.offsets = np.append(start, len(keys)).astype(np.int64)
         self.added: dict[int, np.ndarray] = {}
 

@@ -20,9 +20,11 @@ import json
 import numpy as np
 import pyarrow as pa
 
-from .geometry import Geometry, l2_attributes
+from .geometry import Geometry
 from .graph import INF, Edges, Graph, Roots
+from .l2stats import l2_attributes, piece_stats
 from .meta import GraphMeta
+from .sorting import distinct
 from .spans import Grouped, SpanIndex
 
 
@@ -93,14 +95,9 @@ def l2_table(geo: Geometry, l2_ids: np.ndarray, children: Grouped) -> pa.Table:
     # A supervoxel is a child of every level-2 id it has had (an edit gives the touched ones
     # a new level-2 node and the old node keeps its children), so its pieces count once per
     # (level-2 node, supervoxel) pair, not once per supervoxel.
-    pieces = geo.pieces_of(svs)
-    pieces = pieces[np.argsort(geo.piece_sv[pieces], kind="stable")]
-    piece_sv = geo.piece_sv[pieces]
-    lo = np.searchsorted(piece_sv, svs, "left")
-    count = np.searchsorted(piece_sv, svs, "right") - lo
-    rows = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(count.sum())
+    count, pieces = geo.pieces_by_sv(svs)
     group = np.repeat(owner, count)
-    attrs = l2_attributes(geo.meta, geo.piece_stats(pieces[rows]), group, len(l2_ids))
+    attrs = l2_attributes(geo.meta, piece_stats(geo, pieces), group, len(l2_ids))
     return attribute_table(l2_ids, attrs)
 
 
@@ -126,7 +123,7 @@ def attribute_table(l2_ids, attrs: dict) -> pa.Table:
 def all_l2_ids(graph: Graph) -> np.ndarray:
     keys = np.concatenate([graph.children.keys,
                            np.array(list(graph.children.added), dtype=np.uint64)])
-    return np.unique(keys[graph.meta.layer(keys) == 2])
+    return distinct(keys[graph.meta.layer(keys) == 2])
 
 
 def load_graph(cursor, meta: GraphMeta, history_start: float, schemas=("demo",)) -> Graph:

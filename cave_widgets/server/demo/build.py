@@ -8,6 +8,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from .. import schemas
-from ..chunkedgraph import edits, geometry, graph, hierarchy, meta, spans, storage
+from ..chunkedgraph import edits, geometry, graph, hierarchy, l2stats, meta, sorting, spans, storage
 from . import catalog, morphology, segmentation, tables
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def cache_dir() -> Path:
 def fingerprint(scale: Scale) -> str:
     h = hashlib.sha256(f"{SEED}|{scale}".encode())
     for module in (catalog, segmentation, tables, schemas, morphology, edits, geometry, graph,
-                   hierarchy, meta, spans, storage):
+                   hierarchy, l2stats, meta, sorting, spans, storage):
         h.update(Path(module.__file__).read_bytes())
     h.update(Path(__file__).read_bytes())
     return h.hexdigest()[:16]
@@ -91,10 +92,14 @@ def ensure_demo_database(scale: str = "small", directory: Path | None = None) ->
     return path
 
 
+L2_BATCH = 100_000  # level-2 nodes per attribute batch: its temporaries stay in cache
+
+
 def build_database(spec: Scale, path: Path) -> None:
+    stage = _Stages(spec.name)
     rng = np.random.default_rng(SEED)
     seg, _ = segmentation.build(rng, spec.n_cells, spec.n_synapses, spec.n_operations,
-                                spec.synapses_per_contact)
+                                spec.synapses_per_contact, stage)
     base_time = max(v.time_stamp for v in catalog.VERSIONS if not v.expired)
 
     def base_roots(svs):
@@ -104,26 +109,46 @@ def build_database(spec: Scale, path: Path) -> None:
     try:
         for i, batch in enumerate(tables.synapse_batches(rng, seg, base_roots, spec.n_synapses)):
             _write(con, "synapses", batch, append=i > 0)
+        stage("synapses")
         nuclei, nucleus_ids = tables.nuclei_batch(rng, seg, base_roots)
         _write(con, "nuclei", nuclei)
         cell_types, coarse = tables.cell_type_batch(rng, seg, base_roots)
         _write(con, "cell_types", cell_types)
         _write(con, "cell_type_ref", tables.cell_type_ref_batch(rng, nucleus_ids, coarse))
+        stage("other tables")
         for name, table in {**storage.graph_tables(seg.graph),
                             **storage.geometry_tables(seg.geometry)}.items():
             _write_table(con, name, table)
+        stage("graph and geometry tables")
         l2 = storage.all_l2_ids(seg.graph)
-        for lo in range(0, len(l2), 500_000):
-            part = storage.l2_table(seg.geometry, l2[lo:lo + 500_000], seg.graph.children)
+        for lo in range(0, len(l2), L2_BATCH):
+            part = storage.l2_table(seg.geometry, l2[lo:lo + L2_BATCH], seg.graph.children)
             _write_table(con, "l2_attributes", part, append=lo > 0)
+        stage("level-2 attributes")
         con.execute(
             "CREATE TABLE meta AS SELECT ? AS scale, ? AS base_time, ? AS fingerprint, "
             "?::UBIGINT AS next_root",
             [spec.name, base_time, fingerprint(spec), seg.next_root],
         )
         con.execute("CHECKPOINT")
+        stage("checkpoint")
     finally:
         con.close()
+
+
+class _Stages:
+    """Logs (at debug level) each build stage's time and the peak memory so far."""
+
+    def __init__(self, scale: str):
+        self.scale = scale
+        self.last = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        log.debug("build %s: %-26s %6.2f s (peak %5.0f MiB)", self.scale, name, now - self.last,
+                  peak)
+        self.last = now
 
 
 def _write(con, name: str, batch: pa.RecordBatch, append: bool = False) -> None:

@@ -20,6 +20,7 @@ from ..chunkedgraph import edits, hierarchy
 from ..chunkedgraph.geometry import Geometry, ball_chunks, chunk_key, segment_pieces
 from ..chunkedgraph.graph import INF, Edges, Graph, Roots
 from ..chunkedgraph.meta import GraphMeta
+from ..chunkedgraph.sorting import distinct, inverse, stable_argsort
 from ..chunkedgraph.spans import Grouped, SpanIndex
 from . import morphology
 from .catalog import DAY, HISTORY_START, LAST_EDIT, SEGMENTATION_RESOLUTION, VERSIONS
@@ -55,8 +56,9 @@ def make_somas(rng: np.random.Generator, n_cells: int) -> np.ndarray:
 
 
 def build(rng: np.random.Generator, n_cells: int, n_synapses: int, n_operations: int,
-          per_contact: float) -> tuple[Segmentation, np.ndarray]:
-    """The segmentation and each cell's output weight (for the synapse table)."""
+          per_contact: float, stage=lambda name: None) -> tuple[Segmentation, np.ndarray]:
+    """The segmentation and each cell's output weight (for the synapse table); `stage(name)`
+    is called as each step ends (the build's timing log)."""
     meta = graph_meta()
     soma = make_somas(rng, n_cells)
     out_weight = rng.lognormal(0, 1.0, size=n_cells)
@@ -66,11 +68,15 @@ def build(rng: np.random.Generator, n_cells: int, n_synapses: int, n_operations:
     lo, hi = VOLUME_MIN * VOXEL_NM, VOLUME_MAX * VOXEL_NM
     morph = morphology.make_morphology(rng, soma, lo, hi, in_counts, out_weight / out_weight.sum(),
                                        per_contact)
+    stage("morphology")
     geo, sv_cell, true_edges, sv_pos = _cut(meta, morph, rng)
+    stage("supervoxels")
     graph, next_root, errors = _initial_graph(meta, geo, sv_cell, true_edges, morph, rng,
                                               n_operations)
+    stage("initial graph")
     seg = Segmentation(meta, morph, geo, graph, sv_cell, next_root)
     _replay_history(seg, errors, sv_pos, rng)
+    stage("history")
     return seg, out_weight
 
 
@@ -80,11 +86,10 @@ def build(rng: np.random.Generator, n_cells: int, n_synapses: int, n_operations:
 def _cut(meta: GraphMeta, m: morphology.Morphology, rng):
     n_pl = len(m.pl_cell)
     size = np.diff(m.pl_offset)
-    first_vertex = m.pl_offset[:-1]
     seg_pl = np.repeat(np.arange(n_pl), size - 1)
-    seg_start = np.concatenate([np.arange(o, o + k - 1) for o, k in zip(first_vertex, size)])
-    a, b = m.vertices[seg_start], m.vertices[seg_start + 1]
     seg_first = np.concatenate([[0], np.cumsum(size - 1)])  # first segment of each polyline
+    seg_start = np.arange(len(seg_pl)) + (m.pl_offset[:-1] - seg_first[:-1])[seg_pl]
+    a, b = m.vertices[seg_start], m.vertices[seg_start + 1]
     seg, t0, t1, chunk, _, _ = segment_pieces(meta, a, b)
     keep = t1 - t0 > 1e-9
     seg, t0, t1, chunk = seg[keep], t0[keep], t1[keep], chunk[keep]
@@ -93,7 +98,6 @@ def _cut(meta: GraphMeta, m: morphology.Morphology, rng):
     new_run = np.r_[True, (pl[1:] != pl[:-1]) | (key[1:] != key[:-1])]
     run = np.cumsum(new_run) - 1
     n_runs = int(run[-1]) + 1
-    run_key = key[new_run]
     run_pl = pl[new_run]
     run_cell = m.pl_cell[run_pl]
     run_first = np.flatnonzero(new_run)
@@ -101,63 +105,58 @@ def _cut(meta: GraphMeta, m: morphology.Morphology, rng):
     # Soma pieces: every chunk the ball meets.
     cell_of, soma_chunk = ball_chunks(meta, m.soma, m.soma_radius)
     soma_key = chunk_key(soma_chunk)
-    # Supervoxels: runs, then soma pieces; ids numbered per chunk.
-    sv_key = np.concatenate([run_key, soma_key])
+    # Supervoxels: runs, then soma pieces (a supervoxel's position is its index here); ids
+    # numbered per chunk in that order, so sorting the ids is sorting (chunk, position).
+    sv_chunk = np.concatenate([chunk[new_run], soma_chunk])
     sv_cell = np.concatenate([run_cell, cell_of])
-    order = np.lexsort((np.arange(len(sv_key)), sv_key))
-    start = np.r_[True, sv_key[order][1:] != sv_key[order][:-1]]
+    flat = _flat_chunks(sv_chunk)
+    order = stable_argsort(flat)
+    start = np.r_[True, flat[order][1:] != flat[order][:-1]]
     rank = np.arange(len(order)) - np.maximum.accumulate(np.where(start, np.arange(len(order)),
                                                                   0))
     seg_id = np.empty(len(order), dtype=np.uint64)
     seg_id[order] = (rank + 1).astype(np.uint64)
-    from ..chunkedgraph.geometry import unkey
+    sv = meta.pack(1, sv_chunk, seg_id)
+    sorted_sv = sv[order]
+    soma_at = _soma_pieces(cell_of, soma_chunk)  # position of the soma piece (cell, chunk)
 
-    sv = meta.pack(1, unkey(sv_key), seg_id)
-    run_sv, soma_sv = sv[:n_runs], sv[n_runs:]
-
-    def soma_sv_at(cells, keys):
-        k = cells.astype(np.int64) * (1 << 62 >> 2) + keys  # (cell, chunk) as one sortable key
-        ks = cell_of.astype(np.int64) * (1 << 62 >> 2) + soma_key
-        o = np.argsort(ks)
-        i = np.clip(np.searchsorted(ks[o], k), 0, len(o) - 1)
-        found = ks[o][i] == k
-        return np.where(found, soma_sv[o][i], 0)
-
-    ea, eb = [], []
-    same_pl = run_pl[1:] == run_pl[:-1]
-    ea.append(run_sv[:-1][same_pl])
-    eb.append(run_sv[1:][same_pl])
+    ea, eb = [], []  # edges between positions
+    same_pl = np.flatnonzero(run_pl[1:] == run_pl[:-1])
+    ea.append(same_pl)
+    eb.append(same_pl + 1)
     # branch points: a child's first run joins the parent's run holding the attach vertex
     pl_first_run = np.full(n_pl, -1)
     pl_first_run[run_pl[::-1]] = np.arange(n_runs)[::-1]
     child = np.flatnonzero(m.pl_parent >= 0)
     attach_seg = seg_first[m.pl_parent[child]] + m.pl_parent_vertex[child] - 1
     last_piece = np.searchsorted(seg, attach_seg, "right") - 1
-    ea.append(run_sv[pl_first_run[child]])
-    eb.append(run_sv[run[last_piece]])
+    ea.append(pl_first_run[child])
+    eb.append(run[last_piece])
     # root branches join the soma's piece in their first chunk
     rooted = np.flatnonzero(m.pl_parent < 0)
     first = pl_first_run[rooted]
-    s = soma_sv_at(m.pl_cell[rooted], run_key[first])
-    ea.append(run_sv[first][s != 0])
-    eb.append(s[s != 0])
+    s = soma_at(m.pl_cell[rooted], chunk[new_run][first])
+    ea.append(first[s >= 0])
+    eb.append(n_runs + s[s >= 0])
     # soma pieces in face-adjacent chunks
     for axis in range(3):
         step = np.zeros(3, np.int64)
         step[axis] = 1
-        nb = soma_sv_at(cell_of, chunk_key(soma_chunk + step))
-        ea.append(soma_sv[nb != 0])
-        eb.append(nb[nb != 0])
-    ea, eb = np.concatenate(ea), np.concatenate(eb)
-    ok = ea != eb
-    edges = np.sort(np.stack([ea[ok], eb[ok]], 1), axis=1)
-    edges = np.unique(edges, axis=0)
+        nb = soma_at(cell_of, soma_chunk + step)
+        ea.append(n_runs + np.flatnonzero(nb >= 0))
+        eb.append(n_runs + nb[nb >= 0])
+    # distinct pairs of ids (smaller first) in id order, as one integer per pair of ranks
+    where = inverse(order)
+    ra, rb = where[np.concatenate(ea)], where[np.concatenate(eb)]
+    ok = ra != rb
+    pair = distinct(np.minimum(ra[ok], rb[ok]) * len(sv) + np.maximum(ra[ok], rb[ok]))
+    edges = np.stack([sorted_sv[pair // len(sv)], sorted_sv[pair % len(sv)]], 1)
 
     pieces_key = np.concatenate([key, soma_key])
     pieces_kind = np.r_[np.zeros(len(key), np.int64), np.ones(len(soma_key), np.int64)]
     pieces_ref = np.concatenate([seg, cell_of])
-    pieces_sv = np.concatenate([run_sv[run], soma_sv])
-    o = np.argsort(pieces_key, kind="stable")
+    pieces_sv = np.concatenate([sv[:n_runs][run], sv[n_runs:]])
+    o = stable_argsort(_flat_chunks(np.concatenate([chunk, soma_chunk])))
     geo = Geometry(
         meta=meta, soma_centre=m.soma, soma_radius=m.soma_radius, seg_a=a, seg_b=b,
         seg_radius=m.pl_radius[seg_pl], seg_cell=m.pl_cell[seg_pl],
@@ -165,9 +164,35 @@ def _cut(meta: GraphMeta, m: morphology.Morphology, rng):
         piece_sv=pieces_sv[o],
         piece_t0=np.concatenate([t0, np.zeros(len(soma_key))])[o],
         piece_t1=np.concatenate([t1, np.zeros(len(soma_key))])[o])
-    sv_order = np.argsort(sv)
-    sv_pos = np.concatenate([run_mid, m.soma[cell_of]])[sv_order]
-    return geo, sv_cell[sv_order], edges, (sv[sv_order], sv_pos)
+    sv_pos = np.concatenate([run_mid, m.soma[cell_of]])[order]
+    return geo, sv_cell[order], edges, (sorted_sv, sv_pos)
+
+
+def _flat_chunks(chunk: np.ndarray, lo=None, dims=None) -> np.ndarray:
+    """Chunk coordinates (n, 3) as one non-negative integer each, in (x, y, z) order."""
+    lo = chunk.min(0) if lo is None else lo
+    dims = chunk.max(0) - lo + 1 if dims is None else dims
+    c = chunk - lo
+    return (c[:, 0] * dims[1] + c[:, 1]) * dims[2] + c[:, 2]
+
+
+def _soma_pieces(cell: np.ndarray, chunk: np.ndarray):
+    """A lookup of the pieces (cell, chunk) (distinct pairs): position or -1 for queries."""
+    lo, hi = chunk.min(0) - 1, chunk.max(0) + 1  # one chunk of margin for out-of-range queries
+    dims = hi - lo + 1
+    n_chunks = int(np.prod(dims))
+    keys = cell.astype(np.int64) * n_chunks + _flat_chunks(chunk, lo, dims)
+    order = np.argsort(keys)
+    keys = keys[order]
+
+    def find(cells, chunks):
+        c = np.clip(chunks, lo, hi)
+        inside = np.all(c == chunks, axis=1)
+        k = cells.astype(np.int64) * n_chunks + _flat_chunks(c, lo, dims)
+        i = np.minimum(np.searchsorted(keys, k), len(keys) - 1)
+        return np.where(inside & (keys[i] == k), order[i], -1)
+
+    return find
 
 
 # --- the initial graph, with its errors ------------------------------------------------------
@@ -265,8 +290,8 @@ def _replay_history(seg: Segmentation, errors: dict, sv_pos, rng) -> None:
     alloc = edits.Allocators(seg.graph, seg.next_root)
     res = np.array(seg.meta.resolution)
 
-    def voxel(sv):
-        return np.rint(pos[np.searchsorted(ids, sv)] / res).astype(int).tolist()
+    def voxel(sv):  # (a Python int against uint64 ids would make numpy convert all of ids)
+        return np.rint(pos[np.searchsorted(ids, np.uint64(sv))] / res).astype(int).tolist()
 
     for op, ((kind, (a, b)), t) in enumerate(zip(ops, times), start=1):
         a, b = int(a), int(b)
