@@ -2,10 +2,11 @@
 
 caveclient 8.x pins pandas<3, so it cannot live in the development environment: this test
 builds (or reuses) a throwaway virtualenv at ``<repo>/.venv-caveclient`` holding only
-``caveclient==8.2.1`` and its dependencies, starts the demo server, and runs
-``tests/compat/caveclient_smoke.py`` there in a subprocess. The token travels in the
-CAVE_DEMO_TOKEN environment variable (never on the command line) and HOME points at a
-temporary directory, so caveclient writes nothing into the real home.
+``caveclient==8.2.1`` and its dependencies, starts the demo server, and runs the package
+``tests/compat/caveclient_smoke`` there in a subprocess (``python -m caveclient_smoke`` with
+only ``tests/compat`` on PYTHONPATH). The token travels in the CAVE_DEMO_TOKEN environment
+variable (never on the command line) and HOME points at a temporary directory, so caveclient
+writes nothing into the real home.
 
 Nothing here skips: if the environment cannot be built, the test fails and says why.
 """
@@ -25,7 +26,9 @@ from helpers.venvs import describe, run
 MIN_PASSED = 70
 
 REPO = Path(__file__).resolve().parents[2]
-SMOKE_SCRIPT = REPO / "tests" / "compat" / "caveclient_smoke.py"
+# A package (python -m caveclient_smoke): tests/compat goes on PYTHONPATH, nothing else.
+SMOKE_DIR = REPO / "tests" / "compat"
+SMOKE_PACKAGE = "caveclient_smoke"
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$", re.MULTILINE)
 
 
@@ -40,9 +43,10 @@ def test_real_caveclient_against_embedded_server(tmp_path):
         started = time.perf_counter()
         env = script_env(home, server.token)
         env["CAVE_DEMO_EDIT_TOKEN"] = editable.token
+        env["PYTHONPATH"] = str(SMOKE_DIR)
         try:
             proc = run(
-                [python, SMOKE_SCRIPT, "--url", server.url, "--datastack", server.datastack,
+                [python, "-m", SMOKE_PACKAGE, "--url", server.url, "--datastack", server.datastack,
                  "--edit-url", editable.url],
                 timeout=420,
                 env=env,

@@ -1,0 +1,1 @@
+"""The caveclient compatibility smoke checks, run with python -m caveclient_smoke."""

@@ -1,0 +1,100 @@
+"""Compatibility smoke test: drive the real, unmodified ``caveclient`` (8.x) against a
+CAVE-compatible server and check that every call it makes returns sensible results.
+
+Standalone on purpose: it imports only caveclient, numpy, pandas and the standard library, so
+it runs in a throwaway virtualenv that has caveclient's own pins (pandas<3) and no
+cave_widgets. The token is read from the environment variable CAVE_DEMO_TOKEN so it never
+appears in process lists or logs.
+
+    cd tests/compat  # or PYTHONPATH=tests/compat
+    CAVE_DEMO_TOKEN=... python -m caveclient_smoke --url http://127.0.0.1:8000 \
+        --datastack demo_local
+
+Prints one line per check (``PASS name`` / ``FAIL name: reason``), then ``N passed, M failed``;
+the exit status is 1 when any check failed (2 for bad usage).
+
+Ids, timestamps and column values are never hard-coded: each check takes them from the
+results of earlier checks (e.g. root ids from the synapse table), and filters are verified
+against a full download of the same table filtered with pandas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+import traceback
+
+import numpy as np
+import pandas as pd
+
+from .checks import CHECKS, State
+
+TOKEN_ENV = "CAVE_DEMO_TOKEN"
+EDIT_TOKEN_ENV = "CAVE_DEMO_EDIT_TOKEN"
+
+# The sections register their checks on import, so this order is the order they run in.
+SECTIONS = ("info", "materialize", "views", "live", "auth", "chunkedgraph",
+            "chunkedgraph_reads", "edits")
+for _section in SECTIONS:
+    importlib.import_module(f".{_section}", __package__)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", required=True, help="server address, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--datastack", required=True, help="datastack name, e.g. demo_local")
+    parser.add_argument("--edit-url", default=None,
+                        help="a second server the edit checks may change (its token in "
+                             f"{EDIT_TOKEN_ENV}); without it they do not run")
+    parser.add_argument("--only", action="append", default=[],
+                        help="run only checks whose name contains this text (repeatable)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print tracebacks of failures")
+    args = parser.parse_args(argv)
+    token = os.environ.get(TOKEN_ENV)
+    if not token:
+        print(f"set {TOKEN_ENV} to the token to use (it is not accepted on the command line)",
+              file=sys.stderr)
+        return 2
+
+    import caveclient
+
+    print(f"caveclient {caveclient.__version__}, pandas {pd.__version__}, numpy {np.__version__}",
+          flush=True)
+    edit_token = os.environ.get(EDIT_TOKEN_ENV)
+    if args.edit_url and not edit_token:
+        print(f"--edit-url needs {EDIT_TOKEN_ENV}", file=sys.stderr)
+        return 2
+    s = State(url=args.url.rstrip("/"), datastack=args.datastack, token=token,
+              edit_url=(args.edit_url or "").rstrip("/") or None, edit_token=edit_token)
+    passed = failed = 0
+    for name, fn in CHECKS:
+        if args.only and name != "construct_client" and not any(o in name for o in args.only):
+            continue
+        if name.startswith("edit:") and not s.edit_url:
+            continue
+        started = time.perf_counter()
+        try:
+            fn(s)
+        except Exception as exc:
+            failed += 1
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+            for secret in filter(None, (token, edit_token)):
+                reason = reason.replace(secret, "<token>")
+            print(f"FAIL {name}: {reason[:2000]}", flush=True)
+            if args.verbose:
+                trace = traceback.format_exc()
+                for secret in filter(None, (token, edit_token)):
+                    trace = trace.replace(secret, "<token>")
+                print(trace, flush=True)
+        else:
+            passed += 1
+            print(f"PASS {name} ({time.perf_counter() - started:.2f} s)", flush=True)
+    print(f"{passed} passed, {failed} failed", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
