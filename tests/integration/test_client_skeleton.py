@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers.client_wire import client, home  # noqa: F401  (fixtures)
+from helpers.typed_values import typed
 
 from cave_widgets import CAVEclient
 from cave_widgets.client import skeleton as skmod
@@ -191,16 +192,6 @@ def test_formats_round_trip(client, roots):
     h5 = s.get(f"{base}/4/{root}/h5")
     assert h5.status_code == 500 and "h5py" in h5.json()["Error"]
 
-
-def typed(x):
-    """x with every type spelled out: 1 and 1.0, a list and an array, dtypes and shapes."""
-    if isinstance(x, dict):
-        return ("dict", [(k, typed(v)) for k, v in x.items()])
-    if isinstance(x, list):
-        return ("list", [typed(v) for v in x])
-    if isinstance(x, np.ndarray):
-        return ("ndarray", x.dtype.str, x.shape, typed(x.tolist()))
-    return (type(x).__name__, repr(x))
 
 
 def test_arrow_and_json_answers_give_the_same_skeletons(client, roots, monkeypatch):

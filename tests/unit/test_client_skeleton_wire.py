@@ -15,6 +15,7 @@ import json
 import numpy as np
 import pytest
 import responses
+from helpers.typed_values import typed
 
 from cave_widgets import CAVEclient
 from cave_widgets.client.errors import (
@@ -159,16 +160,6 @@ SINGLE = Skeleton(  # one vertex (a neuron of one level-2 node): no edges, 1×3 
     mesh_to_skel_map=np.array([0]), lvl2_ids=np.array([2**64 - 2], np.uint64),
     meta={"root_id": BIG + 9})
 
-
-def typed(x):
-    """x with every type spelled out: 1 and 1.0, a list and an array, dtypes and shapes."""
-    if isinstance(x, dict):
-        return ("dict", [(k, typed(v)) for k, v in x.items()])
-    if isinstance(x, list):
-        return ("list", [typed(v) for v in x])
-    if isinstance(x, np.ndarray):
-        return ("ndarray", x.dtype.str, x.shape, x.flags.writeable, typed(x.tolist()))
-    return (type(x).__name__, repr(x))
 
 
 def serve(fake, url: str, method: str, json_answer, arrow_rows: list, v: int) -> dict:
