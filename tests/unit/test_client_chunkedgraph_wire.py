@@ -94,6 +94,24 @@ def test_long_lists_are_batched_in_order(cg, fake, monkeypatch):
     assert len([c for c in fake.calls if "roots_binary" in c.request.url]) == 4
 
 
+def test_repeated_ids_are_asked_once_per_part_and_answered_in_place(cg, fake, monkeypatch):
+    monkeypatch.setattr(cg_client, "BATCH_SIZE", 4)
+    asked = []
+
+    def echo_plus_one(request):
+        batch = decode_ids(request.body)
+        asked.append(batch)
+        return 200, {}, encode_ids(batch + np.uint64(1))
+
+    fake.add_callback(responses.POST, f"{V1}/roots_binary", callback=echo_plus_one)
+    rng = np.random.default_rng(1)
+    ids = rng.choice(np.arange(6, dtype=np.uint64) + np.uint64(2**63), size=40)
+    got = cg.get_roots(ids)
+    np.testing.assert_array_equal(got, ids + np.uint64(1))
+    assert all(len(set(b.tolist())) == len(b) <= 4 for b in asked)  # no id twice in a request
+    assert sum(map(len, asked)) < len(ids)  # the repeats were not sent
+
+
 def test_json_bodies_carry_exact_ids(cg, fake):
     fake.post(f"{V1}/is_latest_roots", json={"is_latest": [True, False]})
     assert cg.is_latest_roots([BIG, 2]).tolist() == [True, False]

@@ -18,7 +18,7 @@ from packaging.specifiers import SpecifierSet
 
 from .. import complete, errors, http
 from ..base import ServiceClient
-from ..batching import in_batches, send_concurrently
+from ..batching import MAX_WORKERS, in_batches, send_concurrently
 from ..times import to_utc
 from . import lineage
 from .ids import as_id, as_ids, decode_ids, encode_ids, epoch, id_list, package_bounds
@@ -158,12 +158,18 @@ class ChunkedGraphClient(ServiceClient):
             return decode_ids(r.content)
         if not len(ids):
             return np.zeros(0, dtype=np.uint64)
-        if len(ids) > BATCH_SIZE:
-            # Long lists repeat supervoxels (synapse tables do): ask for each once.
-            distinct, where = np.unique(ids, return_inverse=True)
-            if len(distinct) < len(ids):
-                return self._batched(distinct, send)[where.reshape(-1)]
-        return self._batched(ids, send)
+        if len(ids) <= BATCH_SIZE:
+            return send(ids)
+
+        def part(some: np.ndarray) -> np.ndarray:
+            # Long lists repeat supervoxels (synapse tables do): a part asks for each once.
+            distinct, where = np.unique(some, return_inverse=True)
+            roots = np.concatenate([send(b) for b in in_batches(distinct, BATCH_SIZE)])
+            return roots[where.reshape(-1)]
+        # One part per worker: the parts' dedupes (numpy sorts without the GIL) run at once
+        # and overlap the server's lookups, which one dedupe of the whole list would not.
+        size = max(BATCH_SIZE, -(-len(ids) // MAX_WORKERS))
+        return np.concatenate(send_concurrently(part, in_batches(ids, size), "chunkedgraph"))
 
     def get_root_id(self, supervoxel_id, timestamp=None, level2=False) -> np.int64:
         sv = as_id(supervoxel_id, "supervoxel_id")
