@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+from helpers.own_server import running_demo
 
 # jp_fetch / jp_serverapp for testing the Jupyter server extension.
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -12,13 +13,8 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 @pytest.fixture(scope="session")
 def demo_server():
-    from cave_widgets.server import serve_demo
-
-    server = serve_demo(scale="small")
-    try:
+    with running_demo() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture()

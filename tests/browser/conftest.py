@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 from helpers.browser import run_all_cells
+from helpers.own_server import running_demo
 from helpers.processes import stop
 
 from cave_widgets.server.demo.build import cache_dir
@@ -142,13 +143,8 @@ def page(browser, request):
 @pytest.fixture(scope="session")
 def demo_for_browser():
     """An embedded demo server the browser and the notebook kernels both reach."""
-    from cave_widgets.server import serve_demo
-
-    server = serve_demo(scale="small")
-    try:
+    with running_demo() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture()

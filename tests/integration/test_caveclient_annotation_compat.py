@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from helpers.caveclient_env import ensure_caveclient_env, script_env
 from helpers.client_materialize import home, make_client  # noqa: F401  (home: a fixture)
+from helpers.own_server import own_server as demo_server  # noqa: F401  (this module's own)
 from helpers.venvs import describe, run
 
 SCRIPT = Path(__file__).resolve().parents[1] / "compat" / "caveclient_annotation.py"
@@ -25,17 +26,6 @@ SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$", re.MULTILINE)
 RESULT = re.compile(r"^RESULT (.*)$", re.MULTILINE)
 LIVE_COLUMNS = ["cell_type", "classification_system", "pt_position", "pt_supervoxel_id",
                 "pt_root_id"]
-
-
-@pytest.fixture(scope="module")
-def demo_server():
-    from cave_widgets.server import serve_demo
-
-    server = serve_demo(scale="small")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def live_rows(client, table: str) -> dict[str, dict]:

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import requests
 from helpers.client_materialize import home, make_client  # noqa: F401  (home: a fixture)
+from helpers.own_server import own_server as demo_server  # noqa: F401  (this module's own)
 
 from cave_widgets import CAVEclient
 from cave_widgets.client import errors
@@ -26,17 +27,6 @@ from cave_widgets.client.annotation import (
 )
 
 RESOLUTION = [4.0, 4.0, 40.0]
-
-
-@pytest.fixture(scope="module")
-def demo_server():
-    from cave_widgets.server import serve_demo
-
-    server = serve_demo(scale="small")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

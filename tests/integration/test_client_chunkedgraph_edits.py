@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers.own_server import own_server  # noqa: F401  (a fixture)
 
 from cave_widgets import CAVEclient
 
@@ -13,16 +14,9 @@ LAYER = 56
 
 
 @pytest.fixture(scope="module")
-def own():
-    from cave_widgets.server import serve_demo
-
-    server = serve_demo(scale="small")
-    try:
-        client = CAVEclient(server.datastack, server_address=server.url,
-                            auth_token=server.token)
-        yield client
-    finally:
-        server.stop()
+def own(own_server):
+    return CAVEclient(own_server.datastack, server_address=own_server.url,
+                      auth_token=own_server.token)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers.client_wire import client, home  # noqa: F401  (fixtures)
+from helpers.own_server import own_server  # noqa: F401  (a fixture)
 from helpers.typed_values import typed
 
 from cave_widgets import CAVEclient
@@ -254,17 +255,6 @@ def test_arrow_and_json_answers_give_the_same_skeletons(client, roots, monkeypat
     assert not sk.skeletons_exist(root_ids=unmade[0])  # asking did not make it
     assert one["vertices"].tolist() == bulk[str(roots[0])]["vertices"]
     assert "compartment" not in arrow[1][0] and arrow[2][0]["compartment"].dtype.kind == "f"
-
-
-@pytest.fixture(scope="module")
-def own_server():
-    from cave_widgets.server import serve_demo
-
-    server = serve_demo(scale="small")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

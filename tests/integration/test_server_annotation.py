@@ -9,24 +9,13 @@ from datetime import datetime, timezone
 
 import pytest
 import requests
+from helpers.own_server import own_server as demo_server  # noqa: F401  (this module's own)
 from helpers.server_http import LATEST, TIMEOUT
 
 from cave_widgets.server.demo import catalog
 
 AE = f"/annotation/api/v2/aligned_volume/{catalog.ALIGNED_VOLUME}"
 ME = f"/materialize/api/v3/datastack/{catalog.DATASTACK}"
-
-
-@pytest.fixture(scope="module")
-def demo_server():
-    """This module's own server: its tables and rows never reach other tests."""
-    from cave_widgets.server import serve_demo
-
-    server = serve_demo(scale="small")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Api:

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 import requests
+from helpers.own_server import own_server as demo_server  # noqa: F401  (this module's own)
 from helpers.server_http import LATEST, TIMEOUT
 
 from cave_widgets.server.app import build_app
@@ -51,18 +52,6 @@ BY_DESIGN = {_SK + "/precomputed/meshwork/{rid}": 500, _SK + "/bulk/gen_meshwork
 EDITS = ("merge", "split", "split_preview")
 SWEEP_TABLE = "sweep_cells"  # the annotation routes' table, made by make_request on first use
 _fresh_names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def demo_server():
-    """This module's own demo server: the sweep's edits never reach the session's server."""
-    from cave_widgets.server import serve_demo
-
-    server = serve_demo(scale="small")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def answered(path: str, response) -> bool:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import requests
 from helpers.client_materialize import make_client
+from helpers.own_server import own_server  # noqa: F401  (a fixture)
 from helpers.precomputed import (
     chunk_name,
     chunk_shape,
@@ -243,18 +244,6 @@ def test_segment_properties_are_the_cell_types_of_the_moment(client, base, chang
             assert values == sorted(values) and all(0 <= i < len(tags["tags"]) for i in values)
         shown_ids.append(set(ids))
     assert str(old_root) in shown_ids[0] and shown_ids[0] != shown_ids[1]
-
-
-@pytest.fixture(scope="module")
-def own_server():
-    """A demo server of this module's own: the edit below never reaches the session's."""
-    from cave_widgets.server import serve_demo
-
-    server = serve_demo(scale="small")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_an_edit_relabels_the_latest_roots_and_leaves_past_moments(own_server):

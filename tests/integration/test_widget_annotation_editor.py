@@ -12,21 +12,11 @@ from datetime import datetime, timezone
 
 import pytest
 from helpers.client_materialize import home, make_client  # noqa: F401  (home: a fixture)
+from helpers.own_server import own_server as demo_server  # noqa: F401  (this module's own)
 
 from cave_widgets import CAVEclient, schema_catalogue
 from cave_widgets.client import errors
 from cave_widgets.widgets import AnnotationEditor, TableBrowser
-
-
-@pytest.fixture(scope="module")
-def demo_server():
-    from cave_widgets.server import serve_demo
-
-    server = serve_demo(scale="small")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture()
