@@ -21,36 +21,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
-import time
-import traceback
-from collections.abc import Callable
 from types import SimpleNamespace
 
 import pandas as pd
 import requests
+from smoke_runner import CheckFailed, Checks, ensure, run_checks, token_from_env
 
-TOKEN_ENV = "CAVE_DEMO_TOKEN"
 RESOLUTION = [4, 4, 40]
-CHECKS: list[tuple[str, Callable]] = []
-
-
-class CheckFailed(AssertionError):
-    pass
-
-
-def ensure(condition, message: str) -> None:
-    if not condition:
-        raise CheckFailed(message)
-
-
-def check(name: str):
-    def register(fn):
-        CHECKS.append((name, fn))
-        return fn
-
-    return register
+CHECKS = Checks()
+check = CHECKS.check
 
 
 def now() -> dt.datetime:
@@ -211,9 +191,8 @@ def main(argv=None) -> int:
     parser.add_argument("--read-table", default="", help="a table another client wrote")
     parser.add_argument("--read-ids", default="", help="its annotation ids, comma-separated")
     args = parser.parse_args(argv)
-    token = os.environ.get(TOKEN_ENV)
+    token = token_from_env()
     if not token:
-        print(f"set {TOKEN_ENV}", file=sys.stderr)
         return 2
     import caveclient
 
@@ -221,22 +200,9 @@ def main(argv=None) -> int:
     s = SimpleNamespace(url=args.url.rstrip("/"), datastack=args.datastack, token=token,
                         table=args.table, read_table=args.read_table,
                         read_ids=[int(i) for i in args.read_ids.split(",") if i], result={})
-    passed = failed = 0
-    for name, fn in CHECKS:
-        started = time.perf_counter()
-        try:
-            fn(s)
-        except Exception as exc:
-            failed += 1
-            reason = " ".join(f"{type(exc).__name__}: {exc}".split()).replace(token, "<token>")
-            print(f"FAIL {name}: {reason[:2000]}", flush=True)
-            print(traceback.format_exc().replace(token, "<token>"), flush=True)
-            break  # later checks build on earlier ones
-        passed += 1
-        print(f"PASS {name} ({time.perf_counter() - started:.2f} s)", flush=True)
+    status = run_checks(CHECKS, s, [token], verbose=True, stop_at_first_failure=True)
     print("RESULT " + json.dumps(s.result), flush=True)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
+    return status
 
 
 if __name__ == "__main__":

@@ -21,24 +21,13 @@ import json
 import os
 import re
 import sys
-import traceback
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import requests
+from smoke_runner import TOKEN_ENV, Checks, ensure, run_checks, token_from_env
 
-TOKEN_ENV = "CAVE_DEMO_TOKEN"
-CHECKS: list[tuple[str, Callable]] = []
-
-
-class CheckFailed(AssertionError):
-    pass
-
-
-def ensure(condition, message: str) -> None:
-    if not condition:
-        raise CheckFailed(message)
+CHECKS = Checks()
 
 
 def state_id_of(link: str, base: str) -> int:
@@ -218,9 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datastack", required=True)
     parser.add_argument("--repo", required=True, help="the cave_widgets repository to import")
     args = parser.parse_args(argv)
-    token = os.environ.get(TOKEN_ENV)
+    token = token_from_env()
     if not token:
-        print(f"set {TOKEN_ENV}", file=sys.stderr)
         return 2
     sys.path.insert(0, args.repo)
     import caveclient
@@ -228,21 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"nglui {nglui.__version__}, caveclient {caveclient.__version__}")
     run = Run(args.url.rstrip("/"), args.datastack, token)
-    passed = failed = 0
-    for name, fn in CHECKS:
-        try:
-            fn(run)
-        except Exception as exc:  # each check reports, the run goes on
-            failed += 1
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            print(f"FAIL {name}: {detail}")
-            if not isinstance(exc, CheckFailed):
-                traceback.print_exc(limit=4, file=sys.stdout)
-        else:
-            passed += 1
-            print(f"PASS {name}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return run_checks(CHECKS, run, [token], traceback_limit=4)
 
 
 if __name__ == "__main__":

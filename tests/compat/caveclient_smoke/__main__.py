@@ -24,15 +24,13 @@ import argparse
 import importlib
 import os
 import sys
-import time
-import traceback
 
 import numpy as np
 import pandas as pd
+from smoke_runner import run_checks, token_from_env
 
 from .checks import CHECKS, State
 
-TOKEN_ENV = "CAVE_DEMO_TOKEN"
 EDIT_TOKEN_ENV = "CAVE_DEMO_EDIT_TOKEN"
 
 # The sections register their checks on import, so this order is the order they run in.
@@ -53,10 +51,8 @@ def main(argv=None) -> int:
                         help="run only checks whose name contains this text (repeatable)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print tracebacks of failures")
     args = parser.parse_args(argv)
-    token = os.environ.get(TOKEN_ENV)
+    token = token_from_env()
     if not token:
-        print(f"set {TOKEN_ENV} to the token to use (it is not accepted on the command line)",
-              file=sys.stderr)
         return 2
 
     import caveclient
@@ -69,31 +65,11 @@ def main(argv=None) -> int:
         return 2
     s = State(url=args.url.rstrip("/"), datastack=args.datastack, token=token,
               edit_url=(args.edit_url or "").rstrip("/") or None, edit_token=edit_token)
-    passed = failed = 0
-    for name, fn in CHECKS:
-        if args.only and name != "construct_client" and not any(o in name for o in args.only):
-            continue
-        if name.startswith("edit:") and not s.edit_url:
-            continue
-        started = time.perf_counter()
-        try:
-            fn(s)
-        except Exception as exc:
-            failed += 1
-            reason = " ".join(f"{type(exc).__name__}: {exc}".split())
-            for secret in filter(None, (token, edit_token)):
-                reason = reason.replace(secret, "<token>")
-            print(f"FAIL {name}: {reason[:2000]}", flush=True)
-            if args.verbose:
-                trace = traceback.format_exc()
-                for secret in filter(None, (token, edit_token)):
-                    trace = trace.replace(secret, "<token>")
-                print(trace, flush=True)
-        else:
-            passed += 1
-            print(f"PASS {name} ({time.perf_counter() - started:.2f} s)", flush=True)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
+    chosen = [(name, fn) for name, fn in CHECKS
+              if (not args.only or name == "construct_client"
+                  or any(o in name for o in args.only))
+              and (s.edit_url or not name.startswith("edit:"))]
+    return run_checks(chosen, s, [token, edit_token], verbose=args.verbose)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 
 import pandas as pd
+from smoke_runner import CheckFailed, Checks, ensure  # noqa: F401  (for the sections)
 
 # Tables and the view of the demo datastack this script expects (names only; all ids and
 # values come from the server).
@@ -18,25 +19,8 @@ VIEW = "nucleus_types"
 EXPIRED_VERSION = 1
 
 
-class CheckFailed(AssertionError):
-    pass
-
-
-def ensure(condition, message: str) -> None:
-    """Like assert, but survives python -O and always carries a message."""
-    if not condition:
-        raise CheckFailed(message)
-
-
-CHECKS: list[tuple[str, Callable]] = []
-
-
-def check(name: str):
-    def register(fn):
-        CHECKS.append((name, fn))
-        return fn
-
-    return register
+CHECKS = Checks()
+check = CHECKS.check
 
 
 class State(SimpleNamespace):
