@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from helpers.caveclient_env import ensure_caveclient_env, script_env
+from helpers.caveclient_env import ensure_caveclient_env
 from helpers.client_materialize import home, make_client  # noqa: F401  (home: a fixture)
 from helpers.own_server import own_server as demo_server  # noqa: F401  (this module's own)
-from helpers.venvs import describe, run
+from helpers.smoke import run_smoke
 
 SCRIPT = Path(__file__).resolve().parents[1] / "compat" / "caveclient_annotation.py"
-SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$", re.MULTILINE)
 RESULT = re.compile(r"^RESULT (.*)$", re.MULTILINE)
 LIVE_COLUMNS = ["cell_type", "classification_system", "pt_position", "pt_supervoxel_id",
                 "pt_root_id"]
@@ -51,23 +49,13 @@ def test_caveclient_and_cave_widgets_write_and_read_each_others_annotations(
                "pt": {"position": p}} for t, p in zip(("L23", "L4"), positions[6:8])]
     our_ids = ours.annotation.post_annotation("from_cave_widgets", posted)
 
-    home_dir = tmp_path / "home"
-    home_dir.mkdir()
-    try:
-        proc = run([python, SCRIPT, "--url", demo_server.url, "--datastack",
-                    demo_server.datastack, "--table", "from_caveclient",
-                    "--read-table", "from_cave_widgets",
-                    "--read-ids", ",".join(map(str, our_ids))],
-                   timeout=300, env=script_env(home_dir, demo_server.token), cwd=tmp_path)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the script did not finish in {exc.timeout} s", pytrace=False)
-    output = describe(proc).replace(demo_server.token, "<token>")
-    print(f"caveclient env {how}\n{output}")
-    summary = SUMMARY.findall(proc.stdout)
-    assert summary and proc.returncode == 0, f"caveclient's round trip failed:\n{output}"
-    passed, failed = map(int, summary[-1])
-    assert (passed, failed) == (9, 0), output
-    result = json.loads(RESULT.findall(proc.stdout)[-1])
+    smoke = run_smoke(python, [SCRIPT, "--url", demo_server.url, "--datastack",
+                               demo_server.datastack, "--table", "from_caveclient",
+                               "--read-table", "from_cave_widgets",
+                               "--read-ids", ",".join(map(str, our_ids))],
+                      [demo_server.token], tmp_path, f"caveclient env {how}", min_passed=9)
+    assert smoke.passed == 9, smoke.output
+    result = json.loads(RESULT.findall(smoke.stdout)[-1])
 
     # caveclient read our rows as we posted them, and live as we see them
     read = result["read"]

@@ -10,13 +10,11 @@ write there). Nothing here skips: an env that cannot be built fails the test and
 
 from __future__ import annotations
 
-import re
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from helpers.venvs import clean_environ, describe, ensure_env, python_tag, run
+from helpers.smoke import run_smoke
+from helpers.venvs import ensure_env, python_tag
 
 PCG_SKEL_VERSION = "1.3.1"
 CAVECLIENT_VERSION = "8.2.1"
@@ -28,7 +26,6 @@ MIN_PASSED = 8
 REPO = Path(__file__).resolve().parents[2]
 ENV_DIR = REPO / ".venv-pcgskel"
 SMOKE_SCRIPT = REPO / "tests" / "compat" / "pcg_skel_smoke.py"
-SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$", re.MULTILINE)
 PROBE = ("import sys, pcg_skel, caveclient, cloudvolume, meshparty, pyarrow, traitlets; "
          "print(pcg_skel.__version__, caveclient.__version__, '%d.%d' % sys.version_info[:2])")
 
@@ -37,23 +34,6 @@ PROBE = ("import sys, pcg_skel, caveclient, cloudvolume, meshparty, pyarrow, tra
 def test_real_pcg_skel_with_caveclient_and_with_our_client(tmp_path, demo_server):
     python, how = ensure_env(ENV_DIR, REQUIREMENTS, PROBE,
                              f"{PCG_SKEL_VERSION} {CAVECLIENT_VERSION} {python_tag()}")
-    home = tmp_path / "home"
-    home.mkdir()
-    env = clean_environ(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"),
-                        XDG_CONFIG_HOME=str(home / ".config"), PYTHONDONTWRITEBYTECODE="1",
-                        CAVE_DEMO_TOKEN=demo_server.token)
-    started = time.perf_counter()
-    try:
-        proc = run([python, SMOKE_SCRIPT, "--url", demo_server.url, "--datastack",
-                    demo_server.datastack, "--repo", REPO], timeout=300, env=env, cwd=tmp_path)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the smoke script did not finish in {exc.timeout} s", pytrace=False)
-    elapsed = time.perf_counter() - started
-
-    output = describe(proc).replace(demo_server.token, "<token>")
-    print(f"pcg_skel env {how}; smoke script ran in {elapsed:.1f} s\n{output}")
-    found = SUMMARY.findall(proc.stdout)
-    assert found, f"no summary line in the smoke script's output:\n{output}"
-    passed, failed = map(int, found[-1])
-    assert proc.returncode == 0 and failed == 0, f"{failed} check(s) failed:\n{output}"
-    assert passed >= MIN_PASSED, f"only {passed} checks passed (want >= {MIN_PASSED}):\n{output}"
+    run_smoke(python, [SMOKE_SCRIPT, "--url", demo_server.url, "--datastack",
+                       demo_server.datastack, "--repo", REPO], [demo_server.token], tmp_path,
+              f"pcg_skel env {how}", min_passed=MIN_PASSED)
