@@ -148,6 +148,16 @@ def demo_for_browser():
 
 
 @pytest.fixture()
+def token_file(demo_for_browser, tmp_path):
+    """The demo token in a private file the kernel reads (never in the notebook itself)."""
+    from cave_widgets.client import tokens
+
+    path = tmp_path / "secrets" / "demo-token.json"
+    tokens.write_key(path, demo_for_browser.token)
+    return path
+
+
+@pytest.fixture()
 def open_notebook(jupyter_lab, page):
     """Write a notebook of code cells into the lab's folder, open it in JupyterLab, run all
     cells as a person would (Run > Run All Cells), and return the page.

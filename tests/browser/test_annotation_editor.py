@@ -18,16 +18,6 @@ TABLE = "browser_test_tags"
 
 
 @pytest.fixture()
-def token_file(demo_for_browser, tmp_path):
-    """The demo token in a private file the kernel reads (never in the notebook itself)."""
-    from cave_widgets.client import tokens
-
-    path = tmp_path / "secrets" / "demo-token.json"
-    tokens.write_key(path, demo_for_browser.token)
-    return path
-
-
-@pytest.fixture()
 def truth(demo_for_browser):
     from cave_widgets import CAVEclient
 

@@ -8,9 +8,9 @@ Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import time
-from urllib.parse import urlsplit
 
 import pytest
+from helpers.browser import keep_on_loopback
 
 from cave_widgets import CAVEclient
 from cave_widgets.client import neuroglancer_state
@@ -48,17 +48,7 @@ def offline_page(browser, demo_for_browser, artifacts, request):
     """A page whose every request outside 127.0.0.1 (page or worker) is aborted and kept in
     `page.outside`."""
     context = browser.new_context(viewport=VIEWPORT)
-    outside: list[str] = []
-
-    def only_loopback(route):
-        url = route.request.url
-        if urlsplit(url).hostname == "127.0.0.1" or url.startswith(("data:", "blob:")):
-            route.continue_()
-        else:
-            outside.append(url)
-            route.abort()
-
-    context.route("**/*", only_loopback)
+    outside = keep_on_loopback(context)
     page = context.new_page()
     page.outside = outside
     try:

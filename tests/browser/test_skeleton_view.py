@@ -42,11 +42,7 @@ def neuron(demo_for_browser):
 
 
 def test_a_neuron_is_drawn_with_its_synapses_and_turns_in_3d(open_notebook, demo_for_browser,
-                                                             neuron, tmp_path, artifacts):
-    from cave_widgets.client import tokens
-
-    token_file = tmp_path / "secrets" / "demo-token.json"
-    tokens.write_key(token_file, demo_for_browser.token)  # never in the notebook itself
+                                                             neuron, token_file, artifacts):
     setup = (
         "from cave_widgets import CAVEclient\n"
         "from cave_widgets.widgets import SkeletonView\n"

@@ -14,16 +14,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture()
-def token_file(demo_for_browser, tmp_path):
-    """The demo token in a private file the kernel reads (never in the notebook itself)."""
-    from cave_widgets.client import tokens
-
-    path = tmp_path / "secrets" / "demo-token.json"
-    tokens.write_key(path, demo_for_browser.token)
-    return path
-
-
-@pytest.fixture()
 def expected(demo_for_browser, tmp_path_factory):
     """What the same queries give when asked directly (in this process)."""
     from cave_widgets import CAVEclient

@@ -12,15 +12,14 @@ from __future__ import annotations
 import base64
 import re
 import time
-from urllib.parse import urlsplit
 
 import pytest
+from helpers.browser import NOTEBOOK, keep_on_loopback
 
 from cave_widgets import CAVEclient
 from cave_widgets.server import routes_viewer
 
 pytestmark = pytest.mark.slow
-NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"
 MIN_PIXELS = 150  # pixels of the segment's colour a panel must show
 
 # Pixels of one colour: in 3D a lit mesh is the colour scaled (same direction in RGB); in 2D
@@ -58,16 +57,6 @@ LAYERS = """() => viewer.layerManager.managedLayers.map(l => ({
     sources: l.layer ? l.layer.dataSources.map(d => d.loadState === undefined ? "loading"
         : d.loadState.error ? "error: " + d.loadState.error.message : "ok") : [],
 }))"""
-
-
-@pytest.fixture()
-def token_file(demo_for_browser, tmp_path):
-    """The demo token in a private file the kernel reads (never in the notebook itself)."""
-    from cave_widgets.client import tokens
-
-    path = tmp_path / "secrets" / "demo-token.json"
-    tokens.write_key(path, demo_for_browser.token)
-    return path
 
 
 @pytest.fixture()
@@ -119,17 +108,7 @@ def test_open_the_selected_cell_in_the_embedded_viewer(open_notebook, demo_for_b
         "browser"
     )
     page = open_notebook("table_browser_neuroglancer", [setup])
-    outside: list[str] = []
-
-    def only_loopback(route):
-        url = route.request.url
-        if urlsplit(url).hostname == "127.0.0.1" or url.startswith(("data:", "blob:")):
-            route.continue_()
-        else:
-            outside.append(url)
-            route.abort()
-
-    page.context.route("**/*", only_loopback)
+    outside = keep_on_loopback(page.context)
     row = page.locator(f"{NOTEBOOK} .cw-grid-row[data-key='{row_id}']")
     row.wait_for(timeout=120_000)
     row.click()

@@ -34,3 +34,22 @@ def ensure_ran(page, attempts: int = 3) -> None:
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_text("Run All Cells", exact=True).click()
     raise AssertionError("the notebook's cells never started running")
+
+
+def keep_on_loopback(context) -> list[str]:
+    """Abort every request of `context` (pages and their workers) that leaves 127.0.0.1: the
+    offline promise. The list returned collects the aborted URLs."""
+    from urllib.parse import urlsplit
+
+    outside: list[str] = []
+
+    def only_loopback(route):
+        url = route.request.url
+        if urlsplit(url).hostname == "127.0.0.1" or url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    context.route("**/*", only_loopback)
+    return outside
