@@ -14,9 +14,9 @@ the same answer, and measures the peak Python memory of one call of each
 (tracemalloc, in a separate untimed run: tracing slows allocation-heavy code).
 
 caveclient 8 pins pandas<3, so it runs in the throwaway virtualenv ``.venv-caveclient`` (built
-by tests/integration/test_caveclient_compat.py; the main checkout's is used when this
-checkout has none) in a subprocess; the token travels in the CAVE_DEMO_TOKEN environment
-variable, never on a command line, and both clients get a temporary HOME.
+by tests/integration/test_caveclient_compat.py) in a subprocess; the token travels in the
+CAVE_DEMO_TOKEN environment variable, never on a command line, and both clients get a
+temporary HOME.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -33,21 +32,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from demo_process import REPO, served_demo, throwaway_python
 
-REPO = Path(__file__).resolve().parents[1]
-LINE = re.compile(r"CAVE demo server at (\S+) datastack=(\S+) token=(\S+)")
 N_SUPERVOXELS = 1_000_000
 N_LEVEL2 = 100_000
 OPS = ("get_roots", "get_l2data", "level2_chunk_graph")
-
-
-def caveclient_python() -> Path:
-    for repo in (REPO, Path("/work/main")):
-        python = repo / ".venv-caveclient" / "bin" / "python"
-        if python.exists():
-            return python
-    raise SystemExit(".venv-caveclient is missing: run tests/integration/"
-                     "test_caveclient_compat.py once to build it")
 
 
 # Runs in either environment and answers commands on stdin, one line each (so the two
@@ -164,20 +153,6 @@ class Timer:
         self.proc.wait(timeout=60)
 
 
-def start_server(scale: str):
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cave_widgets.cli", "serve", "--demo", "--scale", scale],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )
-    first = proc.stdout.readline()
-    match = LINE.search(first)
-    if match is None:
-        proc.kill()
-        raise SystemExit(f"the server did not start: {first!r}\n{proc.stderr.read()}")
-    return proc, *match.groups()
-
-
 def pick_inputs(url: str, datastack: str, token: str, folder: Path) -> dict:
     """Supervoxels, level-2 ids and the largest neuron, from the served data."""
     import duckdb
@@ -239,51 +214,48 @@ def main() -> None:
     if not ops:
         parser.error(f"--ops: choose among {', '.join(OPS)}")
     os.environ["BENCH_SCALE"] = args.scale
-    theirs_python = caveclient_python()
+    theirs_python = throwaway_python(".venv-caveclient",
+                                     "tests/integration/test_caveclient_compat.py")
 
     started = time.perf_counter()
-    proc, url, datastack, token = start_server(args.scale)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            picked = pick_inputs(url, datastack, token, folder)
-            print(f"server (scale {args.scale}) and inputs ready in "
-                  f"{time.perf_counter() - started:.1f} s", flush=True)
-            print(f"inputs: {N_SUPERVOXELS:,} supervoxel ids ({picked['svs']:,} distinct, "
-                  f"repeated); {N_LEVEL2:,} level-2 ids ({picked['l2s']:,} distinct"
-                  f"{', repeated' if picked['l2s'] < N_LEVEL2 else ''}); largest neuron "
-                  f"{picked['root']} ({picked['root_l2']:,} level-2 nodes)", flush=True)
-            timers = {
-                "ours": Timer(Path(sys.executable), "cave_widgets", url, datastack, token,
-                              folder, "ours"),
-                "theirs": Timer(theirs_python, "caveclient", url, datastack, token, folder,
-                                "theirs"),
-            }
-            results = {tag: {"times": {op: [] for op in ops}, "peaks": {}} for tag in timers}
-            try:
-                for timer in timers.values():
-                    timer.ask("warm", *ops)
-                # Turns: a few calls of one client, then of the other, first one first, then
-                # the other, so both see the machine as busy as it is.
-                rounds = max(1, min(args.rounds, args.repeat))
-                per_round = -(-args.repeat // rounds)
-                for turn in range(rounds):
-                    order = ("ours", "theirs") if turn % 2 == 0 else ("theirs", "ours")
-                    for op in ops:
-                        for tag in order:
-                            results[tag]["times"][op] += timers[tag].ask("time", op, per_round)
-                for tag, timer in timers.items():
-                    for op in ops:
-                        results[tag]["peaks"][op] = timer.ask("peak", op)
-                    timer.ask("save")
-            finally:
-                for timer in timers.values():
-                    timer.close()
-            print("timed cave_widgets and caveclient 8.2.1", flush=True)
-            same = same_answers(folder, ops)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with served_demo(args.scale) as server, tempfile.TemporaryDirectory() as tmp:
+        url, datastack, token = server.url, server.datastack, server.token
+        folder = Path(tmp)
+        picked = pick_inputs(url, datastack, token, folder)
+        print(f"server (scale {args.scale}) and inputs ready in "
+              f"{time.perf_counter() - started:.1f} s", flush=True)
+        print(f"inputs: {N_SUPERVOXELS:,} supervoxel ids ({picked['svs']:,} distinct, "
+              f"repeated); {N_LEVEL2:,} level-2 ids ({picked['l2s']:,} distinct"
+              f"{', repeated' if picked['l2s'] < N_LEVEL2 else ''}); largest neuron "
+              f"{picked['root']} ({picked['root_l2']:,} level-2 nodes)", flush=True)
+        timers = {
+            "ours": Timer(Path(sys.executable), "cave_widgets", url, datastack, token,
+                          folder, "ours"),
+            "theirs": Timer(theirs_python, "caveclient", url, datastack, token, folder,
+                            "theirs"),
+        }
+        results = {tag: {"times": {op: [] for op in ops}, "peaks": {}} for tag in timers}
+        try:
+            for timer in timers.values():
+                timer.ask("warm", *ops)
+            # Turns: a few calls of one client, then of the other, first one first, then
+            # the other, so both see the machine as busy as it is.
+            rounds = max(1, min(args.rounds, args.repeat))
+            per_round = -(-args.repeat // rounds)
+            for turn in range(rounds):
+                order = ("ours", "theirs") if turn % 2 == 0 else ("theirs", "ours")
+                for op in ops:
+                    for tag in order:
+                        results[tag]["times"][op] += timers[tag].ask("time", op, per_round)
+            for tag, timer in timers.items():
+                for op in ops:
+                    results[tag]["peaks"][op] = timer.ask("peak", op)
+                timer.ask("save")
+        finally:
+            for timer in timers.values():
+                timer.close()
+        print("timed cave_widgets and caveclient 8.2.1", flush=True)
+        same = same_answers(folder, ops)
 
     n = len(next(iter(results["ours"]["times"].values())))
     print(f"\nmedian of {n} calls (after one warm-up; clients took turns), seconds; peak = "

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -27,9 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-CAVECLIENT_PYTHON = REPO / ".venv-caveclient" / "bin" / "python"
-LINE = re.compile(r"CAVE demo server at (\S+) datastack=(\S+) token=(\S+)")
+from demo_process import served_demo, throwaway_python
 
 # Runs in either environment: times query_table in both modes and prints one JSON line.
 # The client is made by the caller-provided expression CLIENT (module import differs).
@@ -68,20 +65,6 @@ print(json.dumps({{"times": times, "check": check}}))
 '''
 
 
-def start_server(rows: int):
-    proc = subprocess.Popen(
-        [str(REPO / ".venv" / "bin" / "cave-widgets"), "serve", "--demo", "--scale", "default",
-         "--row-cap", str(rows)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    first = proc.stdout.readline()
-    match = LINE.search(first)
-    if match is None:
-        proc.kill()
-        raise SystemExit(f"the server did not start: {first!r}\n{proc.stderr.read()}")
-    return proc, *match.groups()
-
-
 def run_timer(python: Path, module: str, url: str, datastack: str, token: str, rows: int,
               repeat: int, home: Path) -> dict:
     env = {k: v for k, v in os.environ.items()
@@ -103,29 +86,25 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    if not CAVECLIENT_PYTHON.exists():
-        raise SystemExit(f"{CAVECLIENT_PYTHON} is missing: run "
-                         "tests/integration/test_caveclient_compat.py once to build it")
+    caveclient_python = throwaway_python(".venv-caveclient",
+                                         "tests/integration/test_caveclient_compat.py")
 
     started = time.perf_counter()
-    proc, url, datastack, token = start_server(args.rows)
-    try:
+    with served_demo("default", "--row-cap", str(args.rows)) as server:
+        url, datastack, token = server.url, server.datastack, server.token
         print(f"server (scale default, row cap {args.rows:,}) up in "
               f"{time.perf_counter() - started:.1f} s at {url}", flush=True)
         results = {}
         with tempfile.TemporaryDirectory() as tmp:
             for name, python, module in (
                 ("cave_widgets", Path(sys.executable), "cave_widgets"),
-                ("caveclient 8.2.1", CAVECLIENT_PYTHON, "caveclient"),
+                ("caveclient 8.2.1", caveclient_python, "caveclient"),
             ):
                 home = Path(tmp) / name.split()[0]
                 home.mkdir()
                 results[name] = run_timer(python, module, url, datastack, token, args.rows,
                                           args.repeat, home)
                 print(f"timed {name}", flush=True)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
     ours, theirs = results["cave_widgets"]["check"], results["caveclient 8.2.1"]["check"]
     print(f"\nquery_table('synapses', limit={args.rows:,}): median of {args.repeat} "

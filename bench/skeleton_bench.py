@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from chunkedgraph_bench import REPO, start_server
+from demo_process import served_demo, throwaway_python
 
 N_BULK = 100
 
@@ -74,18 +74,6 @@ with open(os.path.join(folder, tag + ".json"), "w") as f:
                         answers["get_bulk_skeletons (10 x 10)"].items()}}}}, f)
 print(json.dumps({{"times": times}}))
 '''
-
-
-def caveclient_python() -> Path:
-    """caveclient's get_skeleton decodes the root's layer with cloud-volume, so its env must
-    have it: the pcg_skel check's throwaway env does (tests/integration/
-    test_pcg_skel_compat.py builds it)."""
-    for repo in (REPO, Path("/work/main")):
-        python = repo / ".venv-pcgskel" / "bin" / "python"
-        if python.exists():
-            return python
-    raise SystemExit(".venv-pcgskel is missing: run tests/integration/test_pcg_skel_compat.py "
-                     "once to build it")
 
 
 def pick_inputs(url: str, datastack: str, token: str, folder: Path) -> dict:
@@ -145,26 +133,24 @@ def main() -> None:
     parser.add_argument("--scale", default="default", choices=["small", "default", "large"])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    theirs_python = caveclient_python()
+    # caveclient's get_skeleton decodes the root's layer with cloud-volume, so its env must
+    # have it: the pcg_skel check's throwaway env does.
+    theirs_python = throwaway_python(".venv-pcgskel", "tests/integration/test_pcg_skel_compat.py")
     started = time.perf_counter()
-    proc, url, datastack, token = start_server(args.scale)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            picked = pick_inputs(url, datastack, token, folder)
-            print(f"server (scale {args.scale}) and inputs ready in "
-                  f"{time.perf_counter() - started:.1f} s; largest neuron {picked['largest']} "
-                  f"({picked['largest_l2']:,} level-2 nodes); bulk: {picked['bulk']} neurons "
-                  f"({picked['bulk_l2']:,} level-2 nodes)", flush=True)
-            results = {}
-            for tag, python, module in (("ours", Path(sys.executable), "cave_widgets"),
-                                        ("theirs", theirs_python, "caveclient")):
-                results[tag] = run_timer(python, module, url, datastack, token, folder,
-                                         args.repeat, tag)
-            agree = same(folder)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with served_demo(args.scale) as server, tempfile.TemporaryDirectory() as tmp:
+        url, datastack, token = server.url, server.datastack, server.token
+        folder = Path(tmp)
+        picked = pick_inputs(url, datastack, token, folder)
+        print(f"server (scale {args.scale}) and inputs ready in "
+              f"{time.perf_counter() - started:.1f} s; largest neuron {picked['largest']} "
+              f"({picked['largest_l2']:,} level-2 nodes); bulk: {picked['bulk']} neurons "
+              f"({picked['bulk_l2']:,} level-2 nodes)", flush=True)
+        results = {}
+        for tag, python, module in (("ours", Path(sys.executable), "cave_widgets"),
+                                    ("theirs", theirs_python, "caveclient")):
+            results[tag] = run_timer(python, module, url, datastack, token, folder,
+                                     args.repeat, tag)
+        agree = same(folder)
     print(f"\nmedian of {args.repeat} (after one warm-up), seconds\n")
     header = f"{'operation':<30}{'ours (s)':>10}{'caveclient (s)':>16}{'ratio':>8}  same answer"
     print(header)

@@ -15,7 +15,6 @@ import argparse
 import gc
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -26,8 +25,8 @@ import time
 from pathlib import Path
 
 import psutil
+from demo_process import served_demo
 
-LINE = re.compile(r"CAVE demo server at (\S+) datastack=(\S+) token=(\S+)")
 DATAGRID = ["ipydatagrid==1.4.0", "bqplot", "bqscales", "py2vega", "traittypes", "gast"]
 ME = psutil.Process()
 
@@ -69,15 +68,6 @@ class Wire:
     @staticmethod
     def size(content, buffers) -> int:
         return len(json.dumps(content)) + sum(len(b) for b in buffers)
-
-
-def start_server(scale: str):
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cave_widgets.cli", "serve", "--demo", "--scale", scale],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    url, datastack, token = LINE.search(proc.stdout.readline()).groups()
-    return proc, url, datastack, token, time.perf_counter() - started
 
 
 def open_to_first_page(browser, wire: Wire, table: str) -> dict:
@@ -176,9 +166,10 @@ def main() -> None:
     from cave_widgets import CAVEclient
     from cave_widgets.widgets.table_browser import TableBrowser
 
-    proc, url, datastack, token, startup = start_server(args.scale)
     rows: list[tuple[str, str]] = []
-    try:
+    with served_demo(args.scale) as server:
+        url, datastack, token = server.url, server.datastack, server.token
+        startup = server.startup
         rss_start = rss_mb()
         client = CAVEclient(datastack, server_address=url, auth_token=token,
                             write_server_cache=False)
@@ -279,9 +270,6 @@ def main() -> None:
                          f"as {grid['sent_first_root']}"))
         rows.append(("kernel RSS, whole run", f"{rss_start:.0f} → {rss_mb():.0f} MB"))
         browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(20)
 
     width = max(len(name) for name, _ in rows)
     print(f"\nTableBrowser on the {args.scale} demo (page size {args.page_size})\n")
