@@ -5,14 +5,13 @@ bodies, bounds, and PCG's JSON style (compact, keys sorted) and error bodies."""
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime, timezone
 
 import numpy as np
 from starlette.responses import Response
 
 from .chunkedgraph.meta import parse_bounds
-from .context import Call, parse_json
+from .context import Call, parse_json, parse_unix_seconds
 from .demo import catalog
 from .errors import BadRequest
 
@@ -45,12 +44,7 @@ def time_param(call: Call, name: str, default: float | None) -> float | None:
     value = call.query(name)
     if value is None:
         return default
-    try:
-        t = float(value)
-    except ValueError:
-        raise BadRequest(f"{name} must be seconds since the Unix epoch, got {value!r}") from None
-    if not math.isfinite(t):
-        raise BadRequest(f"{name} must be a finite number of seconds, got {value!r}")
+    t = parse_unix_seconds(value, name)
     store = call.ctx.store
     return min(t - store.anchor.timestamp(), store.now())
 

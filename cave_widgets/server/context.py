@@ -5,6 +5,7 @@ request helpers, and the route_options a handler declares for the adapter in app
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -75,6 +76,17 @@ def parse_int(text: str, name: str) -> int:
         return int(text)
     except (TypeError, ValueError):
         raise BadRequest(f"{name} must be an integer, got {text!r}") from None
+
+
+def parse_unix_seconds(text: str, name: str) -> float:
+    """A moment given as seconds since the Unix epoch: a finite number, else a 400."""
+    try:
+        seconds = float(text)
+    except (TypeError, ValueError):
+        raise BadRequest(f"{name} must be seconds since the Unix epoch, got {text!r}") from None
+    if not math.isfinite(seconds):
+        raise BadRequest(f"{name} must be a finite number of seconds, got {text!r}")
+    return seconds
 
 
 def parse_bool(text: str | None, name: str, default: bool) -> bool:

@@ -17,11 +17,9 @@ token with these requests.
 
 from __future__ import annotations
 
-import math
-
 from starlette.responses import JSONResponse, Response
 
-from .context import Call, route_options
+from .context import Call, parse_unix_seconds, route_options
 from .errors import BadRequest, NotFound
 from .precomputed import meshes
 from .precomputed.mirror import mirror_of, skeleton_info
@@ -47,12 +45,7 @@ def _moment(call: Call) -> tuple[float, dict]:
     now = mirror.now()
     if text is None:
         return now, CHANGING
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise BadRequest(f"the moment must be unix seconds, got {text!r}") from None
-    if not math.isfinite(seconds):
-        raise BadRequest(f"the moment must be unix seconds, got {text!r}")
+    seconds = parse_unix_seconds(text, "the moment")
     t = mirror.relative(seconds)
     if t < mirror.oldest():
         raise NotFound(f"the segmentation has no roots before {text} (its history starts at "
