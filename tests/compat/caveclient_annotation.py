@@ -18,7 +18,6 @@ check failed.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import sys
@@ -26,7 +25,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import requests
-from smoke_runner import CheckFailed, Checks, ensure, run_checks, token_from_env
+from smoke_runner import CheckFailed, Checks, ensure, run_checks, server_arguments, token_from_env
 
 RESOLUTION = [4, 4, 40]
 CHECKS = Checks()
@@ -184,9 +183,7 @@ def _(s):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--datastack", required=True)
+    parser = server_arguments(__doc__.split("\n\n")[0])
     parser.add_argument("--table", required=True, help="the table to create and write")
     parser.add_argument("--read-table", default="", help="a table another client wrote")
     parser.add_argument("--read-ids", default="", help="its annotation ids, comma-separated")

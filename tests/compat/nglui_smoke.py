@@ -16,7 +16,6 @@ when a check failed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -25,7 +24,7 @@ import sys
 import numpy as np
 import pandas as pd
 import requests
-from smoke_runner import TOKEN_ENV, Checks, ensure, run_checks, token_from_env
+from smoke_runner import TOKEN_ENV, Checks, ensure, run_checks, server_arguments, token_from_env
 
 CHECKS = Checks()
 
@@ -202,10 +201,7 @@ CHECKS.append(("caveclient JSONService: legacy API, explicit ids, link forms",
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--datastack", required=True)
-    parser.add_argument("--repo", required=True, help="the cave_widgets repository to import")
+    parser = server_arguments(__doc__.split("\n\n")[0], repo=True)
     args = parser.parse_args(argv)
     token = token_from_env()
     if not token:

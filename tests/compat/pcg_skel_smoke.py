@@ -16,12 +16,11 @@ when a check failed.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import warnings
 
 import numpy as np
-from smoke_runner import Checks, ensure, run_checks, token_from_env
+from smoke_runner import Checks, ensure, run_checks, server_arguments, token_from_env
 
 CLIENTS = ("caveclient", "cave_widgets")
 CHECKS = Checks()
@@ -251,10 +250,7 @@ CHECKS.append(("the two clients' meshworks agree", _meshworks_agree))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--datastack", required=True)
-    parser.add_argument("--repo", required=True, help="the cave_widgets repository to import")
+    parser = server_arguments(__doc__.split("\n\n")[0], repo=True)
     args = parser.parse_args(argv)
     token = token_from_env()
     if not token:

@@ -8,6 +8,7 @@ check, then ``N passed, M failed``. Tokens never reach the output.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -36,6 +37,18 @@ class Checks(list):
             return fn
 
         return register
+
+
+def server_arguments(description: str | None = None, *,
+                     repo: bool = False) -> argparse.ArgumentParser:
+    """A parser with the server to test (--url, --datastack) and, for scripts that drive
+    cave_widgets' client too, --repo (the checkout to import it from)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--url", required=True, help="server address, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--datastack", required=True, help="datastack name, e.g. demo_local")
+    if repo:
+        parser.add_argument("--repo", required=True, help="the cave_widgets repository to import")
+    return parser
 
 
 def token_from_env(name: str = TOKEN_ENV) -> str | None:

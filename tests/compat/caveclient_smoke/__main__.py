@@ -20,14 +20,13 @@ against a full download of the same table filtered with pandas.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
 
 import numpy as np
 import pandas as pd
-from smoke_runner import run_checks, token_from_env
+from smoke_runner import run_checks, server_arguments, token_from_env
 
 from .checks import CHECKS, State
 
@@ -41,9 +40,7 @@ for _section in SECTIONS:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", required=True, help="server address, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--datastack", required=True, help="datastack name, e.g. demo_local")
+    parser = server_arguments(__doc__.split("\n\n")[0])
     parser.add_argument("--edit-url", default=None,
                         help="a second server the edit checks may change (its token in "
                              f"{EDIT_TOKEN_ENV}); without it they do not run")
