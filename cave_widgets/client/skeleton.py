@@ -89,12 +89,20 @@ def _whole_skeleton(response) -> None:
         _whole_arrow(response)
     elif not complete.length_framed(response):
         try:
-            if not gzip.decompress(response.content):
-                raise EOFError("empty")
+            # kept, so the answer is decompressed once (_gunzipped)
+            response.cave_gunzipped = gzip.decompress(response.content)
         except (EOFError, OSError, zlib.error):
+            response.cave_gunzipped = b""
+        if not response.cave_gunzipped:
             raise errors.IncompleteResponseError(
                 f"{response.url.split('?')[0]}: the gzip answer is cut short (or not gzip)",
-                url=response.url.split("?")[0]) from None
+                url=response.url.split("?")[0])
+
+
+def _gunzipped(response) -> str:
+    """The text of a gzip answer (decompressed once: _whole_skeleton may have done it)."""
+    data = getattr(response, "cave_gunzipped", None)
+    return (data if data is not None else gzip.decompress(response.content)).decode("utf-8")
 
 
 def _whole_bulk(response) -> None:
@@ -289,10 +297,10 @@ class SkeletonClient(ServiceClient):
                           log_warning=log_warning, headers=_accept(output_format),
                           complete=_whole_skeleton)
         if output_format == "swc":
-            return _swc_frame(self.decompressBytesToString(r.content))
+            return _swc_frame(_gunzipped(r))
         if complete.is_arrow(r):
             return _one_skeleton(r)
-        sk = self.decompressBytesToDict(r.content)
+        sk = json.loads(_gunzipped(r))
         for key in ARRAY_KEYS:
             if key in sk:
                 sk[key] = np.array(sk[key], dtype=np.uint64 if key == "lvl2_ids" else None)
